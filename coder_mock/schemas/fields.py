@@ -1,0 +1,431 @@
+"""Field types that mirror Go's JSON types, with errors written for fixture authors.
+
+Each rejection names the value as the author wrote it and the fix, because
+the loader prefixes it with the file and key path and shows it as is. The
+loader runs these fields once per scenario, never per request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import json
+import re
+import uuid
+from typing import Any, Mapping
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates_schema
+
+from coder_mock.yamlsource import SourceBool, SourceFloat
+
+INT64_MAX = 2**63 - 1
+INT64_MIN = -(2**63)
+
+_SEMVER = re.compile(
+    r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
+    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$"
+)
+_RFC3339 = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
+    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))?$"
+)
+
+
+def written(value: Any) -> str:
+    """Return `value` the way a fixture author wrote it."""
+    if isinstance(value, (SourceFloat, SourceBool)):
+        return value.source
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _yaml_hint(value: Any) -> str:
+    """Explain a YAML implicit conversion, or return "" when there was none."""
+    if isinstance(value, SourceBool):
+        return (
+            f" YAML reads unquoted {value.source} as the boolean {'true' if value else 'false'};"
+            f' quote it: "{value.source}".'
+        )
+    if isinstance(value, SourceFloat):
+        return f' YAML reads unquoted {value.source} as a number; quote it: "{value.source}".'
+    return ""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class CoderField(fields.Field):
+    """Base of every coder-mock field.
+
+    `secret` marks values coderd blanks before serving them. `fake` names the
+    generator that fills the value when a fixture leaves it out.
+    """
+
+    type_name = "value"
+
+    def __init__(self, *, secret: bool = False, fake: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("error_messages", {})
+        kwargs["error_messages"].setdefault(
+            "null", f"invalid value null: expected {self.type_name}; leave the key out instead."
+        )
+        super().__init__(**kwargs)
+        self.secret = secret
+        self.fake = fake
+
+    def invalid(self, value: Any, fix: str = "") -> ValidationError:
+        message = f"invalid value {written(value)}: expected {self.type_name}."
+        hint = _yaml_hint(value)
+        return ValidationError(message + (hint or (f" {fix}" if fix else "")))
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return value
+
+
+class String(CoderField):
+    type_name = "a string"
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
+        if not isinstance(value, str):
+            raise self.invalid(value, "Quote the value.")
+        return value
+
+
+class Bool(CoderField):
+    type_name = "true or false"
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> bool:
+        if isinstance(value, SourceBool):
+            return value.value
+        if not isinstance(value, bool):
+            raise ValidationError(f"invalid value {written(value)}: expected true or false.")
+        return value
+
+
+class Int(CoderField):
+    type_name = "an integer"
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> int:
+        if not _is_int(value):
+            if isinstance(value, SourceFloat) and float(value).is_integer():
+                raise ValidationError(
+                    f"invalid value {value.source}: expected an integer; write {int(value)} without the fraction."
+                )
+            raise ValidationError(f"invalid value {written(value)}: expected an integer.")
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise ValidationError(f"invalid value {value}: outside the range of a 64-bit integer.")
+        return value
+
+
+class Number(CoderField):
+    """A Go float64."""
+
+    type_name = "a number"
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> float:
+        if isinstance(value, bool) or isinstance(value, SourceBool) or not isinstance(value, (int, float)):
+            raise ValidationError(f"invalid value {written(value)}: expected a number.")
+        return float(value)
+
+
+class Duration(Int):
+    """A Go time.Duration: whole nanoseconds, 9223372036854775807 meaning unlimited."""
+
+    type_name = "a duration in whole nanoseconds"
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> int:
+        if isinstance(value, (SourceFloat, float)) and not isinstance(value, bool):
+            whole = f"{float(value) * 1e9:.0f}"
+            raise ValidationError(
+                f"invalid value {written(value)}: a duration is an integer number of nanoseconds, not a"
+                f" fraction. If you meant {written(value)} seconds, write {whole}."
+            )
+        if isinstance(value, str):
+            raise ValidationError(
+                f"invalid value {written(value)}: a duration is an integer number of nanoseconds"
+                " (30s is 30000000000), not a string."
+            )
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class SemVer(String):
+    """A Coder version: SemVer 2.0 with a leading `v`, such as v2.21.0+abc1234."""
+
+    type_name = "a SemVer version with a leading v"
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not _SEMVER.match(text):
+            raise ValidationError(
+                f"invalid version {written(text)}: expected SemVer with a leading v, such as"
+                ' "v2.21.0+abc1234", "v2.20.0-rc.1" or "v0.0.0-devel+abc1234".'
+            )
+        return text
+
+
+class Timestamp(CoderField):
+    """A Go time.Time: RFC 3339 with a time zone, served in UTC with `Z`."""
+
+    type_name = "an RFC 3339 timestamp"
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> "GoTime":
+        if not isinstance(value, str):
+            raise ValidationError(f"invalid value {written(value)}: expected an RFC 3339 timestamp string.")
+        return GoTime.parse(value)
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        if value is None:
+            return None
+        return value.rfc3339()
+
+
+class GoTime:
+    """An instant in UTC with nanosecond precision, printed as Go prints time.Time."""
+
+    __slots__ = ("moment", "nanos")
+
+    def __init__(self, moment: dt.datetime, nanos: int = 0) -> None:
+        self.moment = moment.astimezone(dt.timezone.utc).replace(microsecond=0)
+        self.nanos = nanos
+
+    @classmethod
+    def parse(cls, text: str) -> "GoTime":
+        match = _RFC3339.match(text)
+        if not match:
+            raise ValidationError(
+                f"invalid timestamp {written(text)}: expected RFC 3339 such as"
+                ' "2025-04-17T12:00:00Z".'
+            )
+        year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
+        if not zulu and not sign:
+            raise ValidationError(
+                f"invalid timestamp {written(text)}: it has no time zone. Add Z for UTC,"
+                f' as in "{text}Z", or an offset such as +02:00.'
+            )
+        offset = dt.timedelta(0)
+        if sign:
+            offset = dt.timedelta(hours=int(off_h), minutes=int(off_m))
+            offset = -offset if sign == "-" else offset
+        try:
+            moment = dt.datetime(
+                int(year), int(month), int(day), int(hour), int(minute), int(second),
+                tzinfo=dt.timezone(offset),
+            )
+        except ValueError as error:
+            raise ValidationError(f"invalid timestamp {written(text)}: {error}.") from None
+        nanos = int((fraction or "").ljust(9, "0"))
+        return cls(moment, nanos)
+
+    def shifted(self, nanoseconds: int) -> "GoTime":
+        total = self.nanos + nanoseconds
+        seconds, nanos = divmod(total, 1_000_000_000)
+        return GoTime(self.moment + dt.timedelta(seconds=seconds), nanos)
+
+    def key(self) -> tuple[dt.datetime, int]:
+        return (self.moment, self.nanos)
+
+    def rfc3339(self) -> str:
+        """Format like Go's RFC3339Nano: trailing zeros of the fraction dropped."""
+        text = self.moment.strftime("%Y-%m-%dT%H:%M:%S")
+        if self.nanos:
+            text += "." + f"{self.nanos:09d}".rstrip("0")
+        return text + "Z"
+
+    def go_string(self) -> str:
+        """Format like Go's time.Time.String() for a UTC time."""
+        text = self.moment.strftime("%Y-%m-%d %H:%M:%S")
+        if self.nanos:
+            text += "." + f"{self.nanos:09d}".rstrip("0")
+        return text + " +0000 UTC"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, GoTime) and self.key() == other.key()
+
+    def __lt__(self, other: "GoTime") -> bool:
+        return self.key() < other.key()
+
+    def __le__(self, other: "GoTime") -> bool:
+        return self.key() <= other.key()
+
+    def __hash__(self) -> int:
+        return hash(self.key())
+
+    def __repr__(self) -> str:
+        return f"GoTime({self.rfc3339()!r})"
+
+
+class UUID(String):
+    type_name = "a UUID"
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            parsed = uuid.UUID(text)
+        except ValueError:
+            raise ValidationError(
+                f"invalid UUID {written(text)}: expected 36 characters such as"
+                ' "7b0c6f1e-6a7e-4c57-9a59-2f3b7f0e5d11".'
+            ) from None
+        if str(parsed) != text.lower() or len(text) != 36:
+            raise ValidationError(f"invalid UUID {written(text)}: write it in the 8-4-4-4-12 hyphenated form.")
+        return text.lower()
+
+
+class URL(String):
+    """A serpent.URL: absolute http(s) URL on the wire as a plain string, or empty."""
+
+    type_name = "a URL string"
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if text and not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://[^\s]*$", text):
+            raise ValidationError(
+                f"invalid URL {written(text)}: expected an absolute URL such as"
+                ' "https://coder.example.com", or "" for none.'
+            )
+        return text
+
+
+class Regexp(String):
+    type_name = "a regular expression string"
+
+
+class Enum(String):
+    def __init__(self, *choices: str, **kwargs: Any) -> None:
+        self.choices = choices
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if text not in self.choices:
+            allowed = ", ".join(json.dumps(choice) for choice in self.choices)
+            raise ValidationError(f"invalid value {written(text)}: expected one of {allowed}.")
+        return text
+
+
+class StringList(CoderField):
+    type_name = "a list of strings"
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> list[str]:
+        if not isinstance(value, list):
+            raise ValidationError(f"invalid value {written(value)}: expected a list of strings.")
+        errors = {}
+        for index, item in enumerate(value):
+            if not isinstance(item, str):
+                errors[index] = [f"invalid value {written(item)}: expected a string.{_yaml_hint(item)}"]
+        if errors:
+            raise ValidationError(errors)
+        return list(value)
+
+
+class StringMap(CoderField):
+    type_name = "a mapping of strings to strings"
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> dict[str, str]:
+        if not isinstance(value, dict):
+            raise ValidationError(f"invalid value {written(value)}: expected a mapping of strings to strings.")
+        errors = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                errors[str(key)] = [f"invalid key {written(key)}: expected a string.{_yaml_hint(key)}"]
+            elif not isinstance(item, str):
+                errors[key] = [f"invalid value {written(item)}: expected a string.{_yaml_hint(item)}"]
+        if errors:
+            raise ValidationError(errors)
+        return dict(value)
+
+
+class AnyMap(CoderField):
+    """A JSON object with values of any type (Go map[string]interface{})."""
+
+    type_name = "a mapping"
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> dict[str, Any]:
+        from coder_mock.yamlsource import plain
+
+        if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
+            raise ValidationError(f"invalid value {written(value)}: expected a mapping with string keys.")
+        return plain(value)
+
+
+class AnyValue(CoderField):
+    """Any JSON value."""
+
+    type_name = "a JSON value"
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_none", True)
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> Any:
+        from coder_mock.yamlsource import plain
+
+        return plain(value)
+
+
+class Nested(fields.Nested):
+    """A nested Coder struct; `secret` and `fake` work as on CoderField."""
+
+    def __init__(self, nested: Any, *, secret: bool = False, fake: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "error_messages", {"type": "invalid value: expected a mapping.", "null": "invalid value null: expected a mapping."}
+        )
+        super().__init__(nested, **kwargs)
+        self.secret = secret
+        self.fake = fake
+
+
+def NestedList(nested: Any, **kwargs: Any) -> fields.List:
+    """A JSON array of Coder structs."""
+    return fields.List(Nested(nested), **kwargs)
+
+
+class CoderSchema(Schema):
+    """Base of every schema that mirrors a Coder type.
+
+    Fields are declared in Go's struct order, which is the key order on the
+    wire. `omit_empty` mirrors Go's `omitempty` on every field of the type.
+    """
+
+    omit_empty: bool = False
+    error_messages = {"type": "invalid value: expected a mapping."}
+
+    class Meta:
+        # Unknown keys are rejected by reject_unknown_keys, with a hint.
+        unknown = EXCLUDE
+
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
+    def reject_unknown_keys(self, data: Any, original: Any, **kwargs: Any) -> None:
+        if not isinstance(original, dict):
+            return
+        known = [field.data_key or name for name, field in self.load_fields.items()]
+        errors: dict[str, list[str]] = {}
+        for key in original:
+            if key in known:
+                continue
+            close = difflib.get_close_matches(str(key), known, n=1)
+            if close:
+                hint = f'did you mean "{close[0]}"? Rename it.'
+            else:
+                hint = "remove it; the keys allowed here are " + ", ".join(known) + "."
+            errors[str(key)] = [f"unknown key {written(str(key))}: {hint}"]
+        if errors:
+            raise ValidationError(errors)
