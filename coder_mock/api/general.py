@@ -1,0 +1,171 @@
+"""The General section of Coder's API v2: ten operations under /api/v2."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from flask import Blueprint, Response, g, request
+
+from coder_mock import gojson, godecode
+from coder_mock.auth import Caller, authenticate
+from coder_mock.rendering import Rendered, Reply
+from coder_mock.wire import RATE_LIMIT_COUNT, error_body, go_quote
+
+log = logging.getLogger("coder_mock.api")
+
+blueprint = Blueprint("general", __name__, url_prefix="/api/v2")
+
+JSON = "application/json; charset=utf-8"
+# coderd wraps the CSP report body in http.MaxBytesReader with this limit.
+CSP_REPORT_MAX_BYTES = 65536
+RATE_LIMIT_WINDOW_SECONDS = 60
+
+PUBLIC, MEMBER, OWNER = "public", "member", "owner"
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One operation: Coder's operation ID and who may call it."""
+
+    id: str
+    access: str
+
+
+def reply(answer: Reply, headers: dict[str, str] | None = None) -> Response:
+    return Response(answer.body, status=answer.status, content_type=JSON, headers=headers)
+
+
+def json_reply(status: int, body: object) -> Response:
+    return Response(gojson.encode(body), status=status, content_type=JSON)
+
+
+def rate_limit_headers() -> dict[str, str]:
+    """Return the headers go-chi/httprate sends with a 429, for a window of one minute."""
+    now = time.time()
+    reset = (math.floor(now / RATE_LIMIT_WINDOW_SECONDS) + 1) * RATE_LIMIT_WINDOW_SECONDS
+    return {
+        "X-Ratelimit-Limit": str(RATE_LIMIT_COUNT),
+        "X-Ratelimit-Remaining": "0",
+        "X-Ratelimit-Reset": str(reset),
+        "Retry-After": str(max(1, math.ceil(reset - now))),
+    }
+
+
+def serve(operation: Operation, answer: Callable[[Rendered, Caller], Response]) -> Response:
+    """Apply overrides, authentication and role checks in coderd's order, then answer."""
+    rendered: Rendered = g.rendered
+    g.operation = operation.id
+    override = rendered.overrides.get(operation.id) or rendered.overrides.get("all")
+
+    # The rate limiter runs before authentication in coderd's middleware chain.
+    if override is not None and override.status == 429:
+        return reply(override, rate_limit_headers())
+
+    caller = Caller(None)
+    if operation.access != PUBLIC:
+        caller = authenticate(request, rendered)
+        if caller.error is not None:
+            return json_reply(401, caller.error)
+        if operation.access == OWNER and not caller.user.is_owner:
+            return reply(rendered.replies["forbidden"])
+
+    if override is not None:
+        return reply(override)
+    return answer(rendered, caller)
+
+
+def fixed(operation_id: str) -> Callable[[Rendered, Caller], Response]:
+    """Return an answer that sends the operation's precomputed reply."""
+    return lambda rendered, caller: reply(rendered.replies[operation_id])
+
+
+@blueprint.get("/", strict_slashes=False, provide_automatic_options=False)
+def api_root() -> Response:
+    return serve(Operation("api-root-handler", PUBLIC), fixed("api-root-handler"))
+
+
+@blueprint.get("/buildinfo", provide_automatic_options=False)
+def build_info() -> Response:
+    return serve(Operation("build-info", PUBLIC), fixed("build-info"))
+
+
+@blueprint.post("/csp/reports", provide_automatic_options=False)
+def report_csp_violations() -> Response:
+    return serve(Operation("report-csp-violations", PUBLIC), read_csp_report)
+
+
+def read_csp_report(rendered: Rendered, caller: Caller) -> Response:
+    """Decode the body as coderd does: JSON whatever the Content-Type, at most 64 KiB."""
+    body = request.get_data(cache=True)
+    scanned = godecode.scan(body, limit=CSP_REPORT_MAX_BYTES)
+    if scanned.error == "too large":
+        return json_reply(413, error_body("Request body too large.",
+                                          f"Maximum CSP report size is {CSP_REPORT_MAX_BYTES} bytes."))
+    detail = scanned.error or csp_type_error(scanned)
+    if detail:
+        log.warning("CSP violation report rejected: %s", detail)
+        return json_reply(400, error_body("Failed to read body, invalid json.", detail))
+
+    log.debug("CSP violation reported: %s", body[:scanned.end + 1].decode("utf-8", "replace"))
+    return reply(rendered.replies["report-csp-violations"])
+
+
+def csp_type_error(scanned: godecode.Scan) -> str:
+    """Return Go's error for a body that is valid JSON but does not fit coderd.cspViolation."""
+    if scanned.kind not in ("object", "null"):
+        return godecode.unmarshal_error(scanned.kind, "coderd.cspViolation")
+    for member in scanned.members:
+        # Go matches struct fields to keys case-insensitively.
+        if member.key.lower() == "csp-report" and member.kind not in ("object", "null"):
+            return godecode.unmarshal_error(member.kind, "map[string]interface {}", "csp-report", "cspViolation")
+    return ""
+
+
+@blueprint.get("/deployment/config", provide_automatic_options=False)
+def deployment_config() -> Response:
+    return serve(Operation("get-deployment-config", OWNER), fixed("get-deployment-config"))
+
+
+@blueprint.get("/deployment/ssh", provide_automatic_options=False)
+def ssh_config() -> Response:
+    return serve(Operation("ssh-config", MEMBER), fixed("ssh-config"))
+
+
+@blueprint.get("/deployment/stats", provide_automatic_options=False)
+def deployment_stats() -> Response:
+    return serve(Operation("get-deployment-stats", OWNER), fixed("get-deployment-stats"))
+
+
+@blueprint.get("/experiments", provide_automatic_options=False)
+def enabled_experiments() -> Response:
+    return serve(Operation("get-enabled-experiments", MEMBER), fixed("get-enabled-experiments"))
+
+
+@blueprint.get("/experiments/available", provide_automatic_options=False)
+def safe_experiments() -> Response:
+    return serve(Operation("get-safe-experiments", MEMBER), fixed("get-safe-experiments"))
+
+
+@blueprint.get("/updatecheck", provide_automatic_options=False)
+def update_check() -> Response:
+    return serve(Operation("update-check", PUBLIC), fixed("update-check"))
+
+
+@blueprint.get("/users/<user>/keys/tokens/tokenconfig", provide_automatic_options=False)
+def token_config(user: str) -> Response:
+    return serve(Operation("get-token-config", MEMBER), lambda rendered, caller: answer_token_config(rendered, caller, user))
+
+
+def answer_token_config(rendered: Rendered, caller: Caller, user: str) -> Response:
+    """Resolve {user} as coderd does: `me`, then a UUID, then a username."""
+    if user == "me":
+        target = caller.user
+    else:
+        target = rendered.users_by_id.get(user.lower()) or rendered.users_by_name.get(user.lower())
+    if target is None:
+        return json_reply(400, error_body('"user" must be an existing uuid or username.', f"queried user={go_quote(user)}"))
+    return reply(rendered.token_configs[target.id])

@@ -1,0 +1,129 @@
+"""The Flask application factory.
+
+`create_app` wires the General blueprint under /api/v2 and the admin API
+under /__admin/, and gives every response coderd's common headers. Paths are
+normalised before routing as coderd's router does: runs of slashes collapse
+to one, and no trailing-slash redirect is ever sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any, Callable, Iterable
+
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+
+from coder_mock import admin, gojson
+from coder_mock.api import general
+from coder_mock.store import Store
+from coder_mock.wire import INTERNAL_ERROR, ROUTE_NOT_FOUND, error_body
+
+log = logging.getLogger("coder_mock.app")
+access_log = logging.getLogger("coder_mock.access")
+
+JSON = "application/json; charset=utf-8"
+SITE_PAGE = (
+    "<!DOCTYPE html><html><head><title>Coder</title></head><body>"
+    "<p>coder-mock serves Coder's API under /api/v2 and its admin API under /__admin/.</p>"
+    "</body></html>\n"
+)
+_SLASHES = re.compile(r"/{2,}")
+
+
+class CollapseSlashes:
+    """WSGI middleware that collapses runs of slashes in the path before routing."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if "//" in path:
+            environ["PATH_INFO"] = _SLASHES.sub("/", path)
+        return self.app(environ, start_response)
+
+
+def is_api(path: str) -> bool:
+    return path == "/api" or path.startswith("/api/")
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(gojson.encode(body), status=status, content_type=JSON, headers=headers)
+
+
+def handle_not_found(error: NotFound) -> Response:
+    if is_api(request.path):
+        g.operation = "unmatched"
+        return json_response(404, ROUTE_NOT_FOUND)
+    if request.path.startswith("/__admin"):
+        return admin.admin_not_found()
+    if request.path == "/healthz":
+        return Response("OK", content_type="text/plain; charset=utf-8")
+    return Response(SITE_PAGE, status=200, content_type="text/html; charset=utf-8")
+
+
+def method_not_allowed(allowed: list[str]) -> Response:
+    # coderd's router sends an empty body here; a JSON envelope keeps every /api/v2 answer parseable.
+    allow = ", ".join(method for method in allowed if method != "HEAD")
+    return json_response(405, error_body("Method not allowed."), {"Allow": allow})
+
+
+def handle_method_not_allowed(error: MethodNotAllowed) -> Response:
+    return method_not_allowed(list(error.valid_methods or []))
+
+
+def handle_http_error(error: HTTPException) -> Response:
+    if is_api(request.path):
+        return json_response(error.code or 500, error_body(error.name + "."))
+    return error  # type: ignore[return-value]
+
+
+def handle_unexpected(error: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return json_response(500, error_body(INTERNAL_ERROR, f"{type(error).__name__}: {error}"))
+
+
+def create_app(store: Store, quiet: bool = False) -> Flask:
+    """Build the WSGI application serving `store`'s live scenario."""
+    app = Flask("coder_mock")
+    app.url_map.merge_slashes = False
+    app.json.ensure_ascii = False
+    app.extensions["coder_mock.store"] = store
+    app.config["CODER_MOCK_QUIET"] = quiet
+
+    app.register_blueprint(general.blueprint)
+    app.register_blueprint(admin.blueprint)
+    app.register_error_handler(NotFound, handle_not_found)
+    app.register_error_handler(MethodNotAllowed, handle_method_not_allowed)
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(Exception, handle_unexpected)
+
+    @app.before_request
+    def take_snapshot() -> Response | None:
+        g.started = time.perf_counter()
+        g.rendered = store.active
+        # Flask answers HEAD on GET routes; coderd's router answers 405.
+        if request.method == "HEAD" and is_api(request.path):
+            adapter = app.url_map.bind_to_environ(request.environ)
+            allowed = adapter.allowed_methods(request.path)
+            if allowed:
+                return method_not_allowed(allowed)
+        return None
+
+    @app.after_request
+    def add_common_headers(response: Response) -> Response:
+        rendered = g.get("rendered") or store.active
+        response.headers["X-Coder-Build-Version"] = rendered.version
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        if not app.config["CODER_MOCK_QUIET"]:
+            elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+            # The path is logged without its query string, which may carry a session token.
+            access_log.info("%s %s %d %s %.1fms", request.method, request.path, response.status_code,
+                            g.get("operation", "-"), elapsed)
+        return response
+
+    app.wsgi_app = CollapseSlashes(app.wsgi_app)  # type: ignore[method-assign]
+    return app

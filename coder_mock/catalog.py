@@ -1,0 +1,194 @@
+"""Find, validate and render every scenario before the server accepts requests.
+
+Built-in scenarios and fixtures ship with coder-mock; users add folders of
+their own. A broken built-in stops the start. A broken user scenario is
+logged and skipped while the others load.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from marshmallow import Schema
+
+from coder_mock.documents import DOCUMENT_SUFFIXES, FileProblem, display_path, load_with, read_document
+from coder_mock.rendering import Rendered, render
+from coder_mock.schemas.fields import CoderSchema, Nested
+from coder_mock.schemas.general import BuildInfoResponse, DeploymentStats, SSHConfigResponse
+from coder_mock.schemas.deployment_values import DeploymentValues
+from coder_mock.schemas.scenario import NAME_PATTERN, Scenario
+from coder_mock.world import Inputs, build_world
+
+log = logging.getLogger("coder_mock.catalog")
+
+# Renderings kept per scenario for seeds other than its own, so that switching
+# through many seeds cannot grow memory without bound.
+SEEDS_KEPT = 8
+
+
+class DeploymentConfigFixture(CoderSchema):
+    """A deployment-config fixture: the config only; coder-mock derives the option list from it."""
+
+    config = Nested(DeploymentValues)
+
+
+FIXTURE_SCHEMAS: dict[str, type[Schema]] = {
+    "buildinfo": BuildInfoResponse,
+    "deployment-config": DeploymentConfigFixture,
+    "deployment-ssh": SSHConfigResponse,
+    "deployment-stats": DeploymentStats,
+}
+
+
+def _builtin_root() -> Path:
+    """Return the folder holding the built-in `scenarios/` and `fixtures/`."""
+    source_tree = Path(__file__).resolve().parent.parent
+    if (source_tree / "scenarios").is_dir():
+        return source_tree
+    return Path(sys.prefix) / "share" / "coder-mock"
+
+
+BUILTIN_ROOT = _builtin_root()
+
+
+@dataclass
+class Entry:
+    """One loaded scenario and its renderings by seed."""
+
+    name: str
+    description: str
+    source: str
+    builtin: bool
+    inputs: Inputs
+    default: Rendered
+    by_seed: dict[int, Rendered] = field(default_factory=dict)
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+class Catalog:
+    """Every usable scenario by name, and the problems of the ones rejected."""
+
+    def __init__(self, scenario_dirs: list[Path], fixture_dirs: list[Path], builtin_count: int) -> None:
+        self.scenario_dirs = scenario_dirs
+        self.fixture_dirs = fixture_dirs
+        self.builtin_count = builtin_count
+        self.entries: dict[str, Entry] = {}
+        self.rejected: dict[str, list[str]] = {}
+        self._fixtures: dict[tuple[str, Path], Any] = {}
+        self._lock = threading.Lock()
+
+    def names(self) -> list[str]:
+        return sorted(self.entries)
+
+    def files(self) -> dict[str, tuple[Path, bool]]:
+        """Return scenario files by name; a user folder's file replaces a built-in of the same name."""
+        found: dict[str, tuple[Path, bool]] = {}
+        for index, folder in enumerate(self.scenario_dirs):
+            builtin = index < self.builtin_count
+            for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+                if path.suffix not in DOCUMENT_SUFFIXES:
+                    continue
+                if path.stem in found and not builtin:
+                    log.warning("scenario %s from %s replaces the one from %s", path.stem,
+                                display_path(path), display_path(found[path.stem][0]))
+                found[path.stem] = (path, builtin)
+        return found
+
+    def read_scenario(self, name: str, files: dict[str, tuple[Path, bool]], chain: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Return the raw scenario document with its `extends` chain merged in."""
+        path, _ = files[name]
+        document = read_document(path)
+        if not isinstance(document, dict):
+            raise FileProblem([f"{display_path(path)}: (top level): expected a mapping of scenario keys."])
+        parent = document.get("extends")
+        if parent is None:
+            return document
+        if not isinstance(parent, str) or parent not in files:
+            known = ", ".join(sorted(files))
+            raise FileProblem([f"{display_path(path)}: extends: unknown scenario {parent!r}; use one of {known}."])
+        if parent in chain + (name,):
+            cycle = " -> ".join(chain + (name, parent))
+            raise FileProblem([f"{display_path(path)}: extends: scenarios extend each other in a cycle ({cycle}); break it."])
+        base = self.read_scenario(parent, files, chain + (name,))
+        base.pop("description", None)
+        return deep_merge(base, document)
+
+    def load_fixture(self, kind: str, reference: str, scenario_file: Path) -> tuple[str, Any]:
+        for folder in self.fixture_dirs:
+            candidate = folder / reference
+            if candidate.is_file():
+                key = (kind, candidate.resolve())
+                if key not in self._fixtures:
+                    schema = FIXTURE_SCHEMAS[kind]()
+                    self._fixtures[key] = load_with(schema, read_document(candidate), candidate)
+                return display_path(candidate), self._fixtures[key]
+        searched = ", ".join(display_path(folder) for folder in self.fixture_dirs)
+        raise FileProblem(
+            [f"{display_path(scenario_file)}: fixtures.{kind}: fixture {reference!r} not found in {searched};"
+             " create it or fix the path."]
+        )
+
+    def load_inputs(self, name: str, files: dict[str, tuple[Path, bool]]) -> Inputs:
+        path, _ = files[name]
+        document = self.read_scenario(name, files)
+        scenario = load_with(Scenario(), document, path, partial=False)
+        scenario["overrides"] = {key.replace("_", "-"): value for key, value in scenario.get("overrides", {}).items()}
+        fixtures = {}
+        for key, reference in scenario.get("fixtures", {}).items():
+            kind = key.replace("_", "-")
+            fixtures[kind] = self.load_fixture(kind, reference, path)
+        return Inputs(name=name, source=display_path(path), scenario=scenario, fixtures=fixtures)
+
+    def load(self) -> "Catalog":
+        """Load every scenario; raise FileProblem for a broken built-in."""
+        files = self.files()
+        for name, (path, builtin) in files.items():
+            try:
+                if not NAME_PATTERN.match(name):
+                    raise FileProblem([f"{display_path(path)}: the file name {name!r} is not a plain scenario"
+                                       " name; use letters, digits, - and _ only."])
+                inputs = self.load_inputs(name, files)
+                rendered = render(build_world(inputs))
+            except FileProblem as problem:
+                if builtin:
+                    raise
+                self.rejected[name] = problem.lines
+                for line in problem.lines:
+                    log.warning("scenario %s skipped: %s", name, line)
+                continue
+            self.entries[name] = Entry(name, inputs.scenario["description"], inputs.source, builtin, inputs, rendered)
+            log.info("scenario %s loaded from %s", name, inputs.source)
+        return self
+
+    def rendered(self, name: str, seed: int | None = None) -> Rendered:
+        """Return `name` rendered at `seed` (its own seed when None), rendering it once per seed."""
+        entry = self.entries[name]
+        if seed is None or seed == entry.default.world.seed:
+            return entry.default
+        with self._lock:
+            if seed not in entry.by_seed:
+                if len(entry.by_seed) >= SEEDS_KEPT:
+                    entry.by_seed.pop(next(iter(entry.by_seed)))
+                entry.by_seed[seed] = render(build_world(entry.inputs, seed))
+            return entry.by_seed[seed]
+
+
+def load_catalog(scenario_dirs: list[Path] | None = None, fixture_dirs: list[Path] | None = None) -> Catalog:
+    """Load the built-ins plus the user folders given (which take precedence on a name clash)."""
+    scenarios = [BUILTIN_ROOT / "scenarios"] + list(scenario_dirs or [])
+    fixtures = list(fixture_dirs or []) + [BUILTIN_ROOT / "fixtures"]
+    return Catalog(scenarios, fixtures, builtin_count=1).load()

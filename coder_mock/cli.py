@@ -1,0 +1,106 @@
+"""The `coder-mock` command: `serve` and `scenarios`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from coder_mock.app import create_app
+from coder_mock.catalog import Catalog, load_catalog
+from coder_mock.documents import FileProblem
+from coder_mock.server import PortInUse, bind, serve_until_stopped
+from coder_mock.store import Store
+
+log = logging.getLogger("coder_mock")
+
+
+def add_folder_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scenarios-dir", action="append", type=Path, default=[], metavar="DIR",
+                        help="a folder of your own scenario files, added to the built-ins (repeatable)")
+    parser.add_argument("--fixtures-dir", action="append", type=Path, default=[], metavar="DIR",
+                        help="a folder of your own fixtures, searched before the built-ins (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="coder-mock", description="A fake Coder server for tests and frontend work.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve Coder's API v2 from a scenario")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=3000, help="port to listen on; 0 picks a free one (default: 3000)")
+    serve.add_argument("--scenario", default="default", help="scenario to serve first (default: default)")
+    serve.add_argument("--seed", type=int, default=None, help="seed for generated values (default: the scenario's own)")
+    serve.add_argument("--quiet", action="store_true", help="do not log a line per request")
+    add_folder_options(serve)
+
+    scenarios = commands.add_parser("scenarios", help="list the scenarios and any that failed to load")
+    add_folder_options(scenarios)
+    return parser
+
+
+def configure_logging(quiet: bool) -> None:
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if quiet:
+        logging.getLogger("coder_mock.access").setLevel(logging.WARNING)
+
+
+def load(args: argparse.Namespace) -> Catalog:
+    for folder in args.scenarios_dir + args.fixtures_dir:
+        if not folder.is_dir():
+            raise FileProblem([f"{folder}: folder not found; check the --scenarios-dir or --fixtures-dir value."])
+    return load_catalog(args.scenarios_dir, args.fixtures_dir)
+
+
+def serve(args: argparse.Namespace) -> int:
+    configure_logging(args.quiet)
+    catalog = load(args)
+    if args.scenario not in catalog.entries:
+        available = ", ".join(catalog.names())
+        print(f"coder-mock: unknown scenario {args.scenario!r}; choose one of {available}.", file=sys.stderr)
+        return 2
+
+    store = Store(catalog, args.scenario, args.seed)
+    server = bind(create_app(store, quiet=args.quiet), args.host, args.port)
+    url = f"http://{args.host}:{server.server_port}"
+    log.info("coder-mock serving scenario %s at %s", args.scenario, url)
+
+    print(f"coder-mock listening on {url}", flush=True)
+    print(f"  scenario: {store.active.name} (seed {store.active.world.seed})")
+    world = store.active.world
+    for user in world.users:
+        for token, expires in user.tokens.items():
+            note = "  (expired)" if expires < world.time else ""
+            print(f"  {'/'.join(user.roles):<8} {user.username:<10} Coder-Session-Token: {token}{note}")
+    sys.stdout.flush()
+    serve_until_stopped(server)
+    return 0
+
+
+def list_scenarios(args: argparse.Namespace) -> int:
+    logging.basicConfig(stream=sys.stderr, level=logging.ERROR)
+    catalog = load(args)
+    width = max(len(name) for name in catalog.names())
+    for name in catalog.names():
+        entry = catalog.entries[name]
+        origin = "" if entry.builtin else f"  ({entry.source})"
+        print(f"{name:<{width}}  {entry.description}{origin}")
+    for name, lines in sorted(catalog.rejected.items()):
+        print(f"{name:<{width}}  REJECTED: {lines[0]}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return serve(args)
+        return list_scenarios(args)
+    except FileProblem as problem:
+        for line in problem.lines:
+            print(f"coder-mock: {line}", file=sys.stderr)
+        return 2
+    except PortInUse as error:
+        print(f"coder-mock: {error}", file=sys.stderr)
+        return 1
