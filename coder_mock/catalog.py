@@ -148,9 +148,15 @@ class Catalog:
         scenario = load_with(Scenario(), document, path, partial=False)
         scenario["overrides"] = {key.replace("_", "-"): value for key, value in scenario.get("overrides", {}).items()}
         fixtures = {}
+        problems: list[str] = []
         for key, reference in scenario.get("fixtures", {}).items():
             kind = key.replace("_", "-")
-            fixtures[kind] = self.load_fixture(kind, reference, path)
+            try:
+                fixtures[kind] = self.load_fixture(kind, reference, path)
+            except FileProblem as problem:
+                problems.extend(problem.lines)
+        if problems:
+            raise FileProblem(problems)
         return Inputs(name=name, source=display_path(path), scenario=scenario, fixtures=fixtures)
 
     def load(self) -> "Catalog":

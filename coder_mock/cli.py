@@ -56,6 +56,10 @@ def load(args: argparse.Namespace) -> Catalog:
 def serve(args: argparse.Namespace) -> int:
     configure_logging(args.quiet)
     catalog = load(args)
+    if args.scenario in catalog.rejected:
+        print(f"coder-mock: scenario {args.scenario!r} cannot be served: {catalog.rejected[args.scenario][0]}",
+              file=sys.stderr)
+        return 2
     if args.scenario not in catalog.entries:
         available = ", ".join(catalog.names())
         print(f"coder-mock: unknown scenario {args.scenario!r}; choose one of {available}.", file=sys.stderr)

@@ -147,10 +147,11 @@ class Duration(Int):
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> int:
         if isinstance(value, (SourceFloat, float)) and not isinstance(value, bool):
-            whole = f"{float(value) * 1e9:.0f}"
+            seconds = float(value)
+            shown = f"{seconds:.0f}" if seconds.is_integer() else f"{seconds}"
             raise ValidationError(
                 f"invalid value {written(value)}: a duration is an integer number of nanoseconds, not a"
-                f" fraction. If you meant {written(value)} seconds, write {whole}."
+                f" fraction. If you meant {shown} seconds, write {seconds * 1e9:.0f}."
             )
         if isinstance(value, str):
             raise ValidationError(

@@ -1,0 +1,56 @@
+"""Shared fixtures: the built-in catalog, an app per test, and the built-in tokens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from coder_mock.app import create_app
+from coder_mock.catalog import Catalog, load_catalog
+from coder_mock.store import Store
+
+OWNER_TOKEN = "adminToken-coderMockAdminSecret01"
+MEMBER_TOKEN = "memberTokn-coderMockMemberSecret1"
+EXPIRED_TOKEN = "expiredTkn-coderMockExpiredToken1"
+UNKNOWN_TOKEN = "abcdefghij-abcdefghijklmnopqrstuv"
+OWNER_ID = "0b6a3f2e-5c1d-4d7e-9a8b-1f2e3d4c5b6a"
+MEMBER_ID = "6f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
+
+BUILTIN_SCENARIOS = (
+    "default",
+    "dev-build",
+    "experiments",
+    "minimal",
+    "outdated",
+    "rate-limited",
+    "release-candidate",
+    "server-errors",
+    "stats-processing",
+    "unlimited-token-lifetime",
+)
+
+SWAGGER = Path(__file__).resolve().parents[2] / "shared" / "coder-api" / "swagger.json"
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    """The built-in scenarios, loaded once; tests must not mutate it."""
+    return load_catalog()
+
+
+@pytest.fixture
+def store(catalog: Catalog) -> Store:
+    return Store(catalog, "default")
+
+
+@pytest.fixture
+def app(store: Store) -> Flask:
+    return create_app(store, quiet=True)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
