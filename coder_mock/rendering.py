@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
 from coder_mock import gojson
@@ -24,12 +25,24 @@ from coder_mock.wire import (
     FORBIDDEN,
     INTERNAL_ERROR,
     RATE_LIMIT_MESSAGE,
+    RESOURCE_NOT_FOUND,
+    SIGNED_OUT,
     STATS_PROCESSING,
     error_body,
     sort_maps,
     to_wire,
 )
 from coder_mock.world import MISSING, UserRecord, World, get_path, set_path
+
+
+OVERRIDE_DEFAULTS: dict[int, dict[str, str]] = {
+    401: {"message": SIGNED_OUT},
+    403: FORBIDDEN,
+    404: {"message": RESOURCE_NOT_FOUND},
+    429: {"message": RATE_LIMIT_MESSAGE},
+    500: {"message": INTERNAL_ERROR},
+}
+"""coderd's texts for the statuses an override may send; others use the HTTP reason phrase."""
 
 
 @dataclass(frozen=True)
@@ -136,15 +149,12 @@ def render_deployment_config(world: World) -> dict[str, Any]:
 
 
 def override_reply(override: dict[str, Any]) -> Reply:
+    """Render a status override with coderd's own texts unless the scenario gives others."""
     status = override["status"]
-    if status == 429:
-        default_message = RATE_LIMIT_MESSAGE
-    elif status == 500:
-        default_message = INTERNAL_ERROR
-    else:
-        default_message = override.get("message", "")
-    body = error_body(override.get("message", default_message), override.get("detail", ""))
-    return Reply(status, gojson.encode(body))
+    default = OVERRIDE_DEFAULTS.get(status, {"message": HTTPStatus(status).phrase + "."})
+    message = override.get("message", default["message"])
+    detail = override.get("detail", default.get("detail", ""))
+    return Reply(status, gojson.encode(error_body(message, detail)))
 
 
 def render(world: World) -> Rendered:

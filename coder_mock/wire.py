@@ -24,6 +24,7 @@ FORBIDDEN = {
     " please contact your administrator or try signing in with different credentials.",
 }
 ROUTE_NOT_FOUND = {"message": "Route not found."}
+RESOURCE_NOT_FOUND = "Resource not found or you do not have access to this resource"
 INTERNAL_ERROR = "An internal server error occurred."
 STATS_PROCESSING = {"message": "Deployment stats are still processing!"}
 RATE_LIMIT_COUNT = 512
