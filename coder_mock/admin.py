@@ -1,7 +1,7 @@
 """The admin API under /__admin/, a prefix coderd never uses.
 
-It reads and switches the live scenario. Answers are JSON; errors use the
-same {"message", "detail"} shape as coderd so clients can share a decoder.
+It reads and switches the live scenario. Responses are JSON, and errors use
+the same {"message", "detail"} shape as coderd so clients can share a decoder.
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ def handle_not_found(error: NotFound) -> Response:
 
 
 def method_not_allowed(allowed: list[str]) -> Response:
-    # coderd's router sends an empty body here; a JSON envelope keeps every /api/v2 answer parseable.
+    # coderd's router sends an empty body here. A JSON envelope keeps every /api/v2 response parseable.
     allow = ", ".join(method for method in allowed if method != "HEAD")
     return json_response(405, error_body("Method not allowed."), {"Allow": allow})
 
@@ -105,7 +105,7 @@ def create_app(store: Store, quiet: bool = False) -> Flask:
     def take_snapshot() -> Response | None:
         g.started = time.perf_counter()
         g.rendered = store.active
-        # Flask answers HEAD on GET routes; coderd's router answers 405.
+        # Flask serves HEAD on GET routes, but coderd's router responds 405.
         if request.method == "HEAD" and is_api(request.path):
             adapter = app.url_map.bind_to_environ(request.environ)
             allowed = adapter.allowed_methods(request.path)

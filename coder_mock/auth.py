@@ -55,7 +55,7 @@ def split_token(token: str) -> tuple[str, str] | str:
 
 
 def authenticate(request: Request, rendered: Rendered) -> Caller:
-    """Identify the caller, or describe why coderd would answer 401."""
+    """Identify the caller, or build the 401 body coderd would send."""
     token = session_token(request)
     if not token:
         return Caller(None, error_body(SIGNED_OUT, NO_TOKEN_DETAIL))
@@ -72,7 +72,7 @@ def authenticate(request: Request, rendered: Rendered) -> Caller:
     if secret != expected_secret:
         return Caller(None, error_body(SIGNED_OUT, "API key secret is invalid."))
 
-    # Expiry is judged at the scenario's time, so a scenario answers the same on any day.
+    # Expiry is judged at the scenario's time, so a scenario responds the same on any day.
     expires = user.tokens[token]
     if expires < rendered.world.time:
         return Caller(None, error_body(SIGNED_OUT, f'API key expired at "{expires.go_string()}".'))

@@ -1,7 +1,7 @@
 """Where Coder's published API reference and coderd's wire behaviour disagree.
 
 coder-mock serves the wire. This table is the one list of every such
-difference it knows; docs/differences.md presents the same entries, and a
+difference found so far; docs/differences.md presents the same entries, and a
 test checks that the two stay in step.
 """
 

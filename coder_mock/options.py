@@ -61,4 +61,5 @@ def _read() -> tuple[list[ServerOption], dict[str, dict[str, Any]]]:
 
 
 OPTIONS, GROUPS = _read()
+OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
 SECRET_PATHS = frozenset(option.path for option in OPTIONS if option.secret and option.path)

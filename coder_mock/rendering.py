@@ -12,7 +12,7 @@ from http import HTTPStatus
 from typing import Any
 
 from coder_mock import gojson
-from coder_mock.options import GROUPS, OPTIONS, SECRET_PATHS, ServerOption
+from coder_mock.options import GROUPS, OPTIONS, OPTIONS_BY_NAME, SECRET_PATHS, ServerOption
 from coder_mock.schemas.deployment_values import DeploymentValues
 from coder_mock.schemas.general import (
     BuildInfoResponse,
@@ -47,7 +47,7 @@ OVERRIDE_DEFAULTS: dict[int, dict[str, str]] = {
 
 @dataclass(frozen=True)
 class Reply:
-    """A precomputed answer: status and body bytes."""
+    """A precomputed response: status and body bytes."""
 
     status: int
     body: bytes
@@ -109,22 +109,25 @@ def render_option(option: ServerOption, full_config: dict[str, Any], given: set[
             entry[key] = getattr(option, key)
     if option.default:
         entry["default"] = option.default
+
     if option.path and not option.secret:
         # The option's value is a non-nil pointer, so omitempty keeps it even when false or "".
         entry["value"] = get_path(full_config, option.path)
+
     annotations = dict(option.annotations)
     if option.secret:
         annotations["secret"] = "true"
     if annotations:
         entry["annotations"] = sort_maps(annotations)
+
     group = render_group(option.group)
     if group:
         entry["group"] = group
     if option.use_instead:
-        by_name = {candidate.name: candidate for candidate in OPTIONS}
-        entry["use_instead"] = [render_option(by_name[name], full_config, given) for name in option.use_instead]
+        entry["use_instead"] = [render_option(OPTIONS_BY_NAME[name], full_config, given) for name in option.use_instead]
     if option.hidden:
         entry["hidden"] = True
+
     if option.path in given:
         entry["value_source"] = "env"
     elif option.default is not None:
@@ -139,8 +142,8 @@ def render_deployment_config(world: World) -> dict[str, Any]:
     options = []
     claimed: set[str] = set()
     for option in OPTIONS:
-        # Two options can share a value (a deprecated alias and its successor);
-        # the value source belongs to the first, as serpent sets only one of them.
+        # A deprecated alias and its successor share one value. serpent sets
+        # only one of them, so the value source belongs to the first.
         given = world.config_given - claimed
         options.append(render_option(option, full, given))
         if option.path:

@@ -1,8 +1,8 @@
 """Build the world a scenario describes: every response value, consistent.
 
-A fixture may give any subset of fields. The rest are filled, and facts that
+A fixture may give any subset of fields, and the rest are filled. Facts that
 several operations share (the version, the access URL, telemetry, update
-checks, experiments, SSH settings, token lifetimes) are settled once: a value
+checks, experiments, SSH settings, token lifetimes) are settled once. A value
 given in one place flows to the others, and two places that disagree are
 rejected with both file locations.
 """
@@ -286,7 +286,7 @@ def read_experiments(raw: list[str], safe: list[str]) -> list[str]:
 
 
 def settle_update_check(inputs: Inputs, build: dict[str, Any], update_check_enabled: bool) -> dict[str, Any]:
-    """Answer GET /updatecheck as coderd does from its version and the latest release."""
+    """Build the GET /updatecheck body as coderd does from its version and the latest release."""
     latest = inputs.scenario.get("deployment", {}).get("latest_release")
     if not update_check_enabled or latest is None:
         return {"current": True, "version": build["version"], "url": build["external_url"]}

@@ -56,7 +56,7 @@ def rate_limit_headers() -> dict[str, str]:
 
 
 def serve(operation: Operation, answer: Callable[[Rendered, Caller], Response]) -> Response:
-    """Apply overrides, authentication and role checks in coderd's order, then answer."""
+    """Apply overrides, authentication and role checks in coderd's order, then respond."""
     rendered: Rendered = g.rendered
     g.operation = operation.id
     override = rendered.overrides.get(operation.id) or rendered.overrides.get("all")
@@ -79,7 +79,7 @@ def serve(operation: Operation, answer: Callable[[Rendered, Caller], Response]) 
 
 
 def fixed(operation_id: str) -> Callable[[Rendered, Caller], Response]:
-    """Return an answer that sends the operation's precomputed reply."""
+    """Return a responder that sends the operation's precomputed reply."""
     return lambda rendered, caller: reply(rendered.replies[operation_id])
 
 
@@ -100,7 +100,8 @@ def report_csp_violations() -> Response:
 
 def read_csp_report(rendered: Rendered, caller: Caller) -> Response:
     """Decode the body as coderd does: JSON whatever the Content-Type, at most 64 KiB."""
-    body = request.get_data(cache=True)
+    # Reading one byte past the limit is enough to tell a body that is too large.
+    body = request.stream.read(CSP_REPORT_MAX_BYTES + 1)
     scanned = godecode.scan(body, limit=CSP_REPORT_MAX_BYTES)
     if scanned.error == "too large":
         return json_reply(413, error_body("Request body too large.",

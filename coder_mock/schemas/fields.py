@@ -395,7 +395,7 @@ class Nested(fields.Nested):
 
 
 def NestedList(nested: Any, **kwargs: Any) -> fields.List:
-    """A JSON array of Coder structs."""
+    """Declare a JSON array of Coder structs."""
     return fields.List(Nested(nested), **kwargs)
 
 
