@@ -303,6 +303,7 @@ def build_users(inputs: Inputs, config: dict[str, Any], time: GoTime, seed: int)
     filler = Filler(seed, "users")
     lifetimes = config["session_lifetime"]
     users = []
+    seen_key_ids: set[str] = set()
     for index, user in enumerate(inputs.scenario.get("users", [])):
         roles = tuple(user["roles"])
         maximum = lifetimes["max_admin_token_lifetime"] if "owner" in roles else lifetimes["max_token_lifetime"]
@@ -318,6 +319,15 @@ def build_users(inputs: Inputs, config: dict[str, Any], time: GoTime, seed: int)
                         " or raise session_lifetime in the config."
                     ]
                 )
+            key_id = token["token"].split("-", 1)[0]
+            if key_id in seen_key_ids:
+                raise FileProblem(
+                    [
+                        f"{inputs.source}: users[{index}].tokens[{token_index}].token: the id {key_id!r}"
+                        " (the part before the dash) is already used by another token; give each token its own id."
+                    ]
+                )
+            seen_key_ids.add(key_id)
             tokens[token["token"]] = expires
         user_id = user.get("id") or filler.uuid(f"{user['username']}.id")
         users.append(UserRecord(user_id, user["username"], roles, tokens))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Callable
 
@@ -161,12 +163,33 @@ def token_config(user: str) -> Response:
     return serve(Operation("get-token-config", MEMBER), lambda rendered, caller: answer_token_config(rendered, caller, user))
 
 
+_HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
+_CANONICAL = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def parse_go_uuid(text: str) -> str | None:
+    """Parse the four forms github.com/google/uuid accepts, or return None."""
+    if len(text) == 45 and text[:9].lower() == "urn:uuid:":
+        text = text[9:]
+    elif len(text) == 38 and text[0] == "{" and text[-1] == "}":
+        text = text[1:-1]
+    if _CANONICAL.match(text):
+        return text.lower()
+    if _HEX32.match(text):
+        return str(uuid.UUID(text))
+    return None
+
+
 def answer_token_config(rendered: Rendered, caller: Caller, user: str) -> Response:
     """Resolve {user} as coderd does: `me`, then a UUID, then a username."""
     if user == "me":
         target = caller.user
     else:
-        target = rendered.users_by_id.get(user.lower()) or rendered.users_by_name.get(user.lower())
+        user_id = parse_go_uuid(user)
+        if user_id is not None:
+            target = rendered.users_by_id.get(user_id)
+        else:
+            target = rendered.users_by_name.get(user.lower())
     if target is None:
         return json_reply(400, error_body('"user" must be an existing uuid or username.', f"queried user={go_quote(user)}"))
     return reply(rendered.token_configs[target.id])
