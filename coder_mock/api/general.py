@@ -85,7 +85,9 @@ def fixed(operation_id: str) -> Callable[[Rendered, Caller], Response]:
     return lambda rendered, caller: reply(rendered.replies[operation_id])
 
 
-@blueprint.get("/", strict_slashes=False, provide_automatic_options=False)
+# coderd mounts its API router at /api/v2, which sees both /api/v2 and /api/v2/ as its root.
+@blueprint.get("", provide_automatic_options=False)
+@blueprint.get("/", provide_automatic_options=False)
 def api_root() -> Response:
     return serve(Operation("api-root-handler", PUBLIC), fixed("api-root-handler"))
 
