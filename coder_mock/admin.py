@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 
 from coder_mock import gojson
 from coder_mock.rendering import Rendered
@@ -90,8 +90,11 @@ def switch_scenario() -> Response:
     name = body.get("name")
     seed = body.get("seed")
     state = store()
-    if not isinstance(name, str) or not name:
+    if name is None or name == "":
         return problem(400, 'Missing "name": give the scenario to switch to, such as {"name": "outdated"}.',
+                       available=state.catalog.names())
+    if not isinstance(name, str):
+        return problem(400, f'Invalid "name" {json.dumps(name)}: give the scenario name as a string.',
                        available=state.catalog.names())
     if not NAME_PATTERN.match(name):
         return problem(400, f"Invalid scenario name {json.dumps(name)}: use letters, digits, - and _ only.",
@@ -103,12 +106,16 @@ def switch_scenario() -> Response:
         rendered = state.switch(name, seed)
     except UnknownScenario:
         return problem(404, f"Scenario {json.dumps(name)} not found.", available=state.catalog.names())
+    # This response already belongs to the new scenario, headers included.
+    g.rendered = rendered
     return answer(200, describe(rendered))
 
 
 @blueprint.post("/reset")
 def reset() -> Response:
-    return answer(200, describe(store().reset()))
+    rendered = store().reset()
+    g.rendered = rendered
+    return answer(200, describe(rendered))
 
 
 def admin_not_found() -> Response:

@@ -7,6 +7,7 @@ logged and skipped while the others load.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import threading
@@ -69,14 +70,36 @@ class Entry:
     by_seed: dict[int, Rendered] = field(default_factory=dict)
 
 
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
+@dataclass
+class Merged:
+    """A scenario document with its `extends` chain applied, and where each value came from."""
+
+    document: dict[str, Any]
+    origins: dict[tuple[str, ...], Path]
+    chain: list[Path]
+
+    def locate(self, path: list[Any]) -> str:
+        """Return the file that gave the value at `path`."""
+        for length in (2, 1):
+            origin = self.origins.get(tuple(str(key) for key in path[:length]))
+            if origin is not None and len(path) >= length:
+                return display_path(origin)
+        return display_path(self.chain[0])
+
+
+def merge_scenario(base: Merged, child: dict[str, Any], child_path: Path) -> Merged:
+    """Apply `child` over `base`: top-level mappings merge key by key, every other value replaces."""
+    document = dict(base.document)
+    origins = dict(base.origins)
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(document.get(key), dict):
+            document[key] = {**document[key], **value}
+            origins.update({(key, str(inner)): child_path for inner in value})
         else:
-            merged[key] = value
-    return merged
+            document[key] = value
+            origins = {origin: file for origin, file in origins.items() if origin[0] != key}
+            origins[(key,)] = child_path
+    return Merged(document, origins, [child_path] + base.chain)
 
 
 class Catalog:
@@ -89,7 +112,12 @@ class Catalog:
         self.entries: dict[str, Entry] = {}
         self.rejected: dict[str, list[str]] = {}
         self._fixtures: dict[tuple[str, Path], Any] = {}
+        self._touched: list[Path] = []
         self._lock = threading.Lock()
+
+    def is_builtin(self, path: Path) -> bool:
+        folders = self.scenario_dirs[: self.builtin_count] + self.fixture_dirs[-1:]
+        return any(path.resolve().is_relative_to(folder.resolve()) for folder in folders)
 
     def names(self) -> list[str]:
         return sorted(self.entries)
@@ -108,29 +136,34 @@ class Catalog:
                 found[path.stem] = (path, builtin)
         return found
 
-    def read_scenario(self, name: str, files: dict[str, tuple[Path, bool]], chain: tuple[str, ...] = ()) -> dict[str, Any]:
+    def read_scenario(self, name: str, files: dict[str, tuple[Path, bool]], chain: tuple[str, ...] = ()) -> Merged:
         """Return the raw scenario document with its `extends` chain merged in."""
         path, _ = files[name]
+        self._touched.append(path)
         document = read_document(path)
         if not isinstance(document, dict):
             raise FileProblem([f"{display_path(path)}: (top level): expected a mapping of scenario keys."])
         parent = document.get("extends")
         if parent is None:
-            return document
+            origins = {(key,): path for key in document}
+            return Merged(document, origins, [path])
         if not isinstance(parent, str) or parent not in files:
             known = ", ".join(sorted(files))
-            raise FileProblem([f"{display_path(path)}: extends: unknown scenario {parent!r}; use one of {known}."])
+            raise FileProblem([f"{display_path(path)}: extends: unknown scenario {json.dumps(parent)}; use one of {known}."])
         if parent in chain + (name,):
             cycle = " -> ".join(chain + (name, parent))
             raise FileProblem([f"{display_path(path)}: extends: scenarios extend each other in a cycle ({cycle}); break it."])
         base = self.read_scenario(parent, files, chain + (name,))
-        base.pop("description", None)
-        return deep_merge(base, document)
+        # A scenario's description is its own; it never comes from its parent.
+        base.document.pop("description", None)
+        base.origins.pop(("description",), None)
+        return merge_scenario(base, document, path)
 
     def load_fixture(self, kind: str, reference: str, scenario_file: Path) -> tuple[str, Any]:
         for folder in self.fixture_dirs:
             candidate = folder / reference
             if candidate.is_file():
+                self._touched.append(candidate)
                 key = (kind, candidate.resolve())
                 if key not in self._fixtures:
                     schema = FIXTURE_SCHEMAS[kind]()
@@ -138,14 +171,14 @@ class Catalog:
                 return display_path(candidate), self._fixtures[key]
         searched = ", ".join(display_path(folder) for folder in self.fixture_dirs)
         raise FileProblem(
-            [f"{display_path(scenario_file)}: fixtures.{kind}: fixture {reference!r} not found in {searched};"
+            [f"{display_path(scenario_file)}: fixtures.{kind}: fixture {json.dumps(reference)} not found in {searched};"
              " create it or fix the path."]
         )
 
     def load_inputs(self, name: str, files: dict[str, tuple[Path, bool]]) -> Inputs:
         path, _ = files[name]
-        document = self.read_scenario(name, files)
-        scenario = load_with(Scenario(), document, path, partial=False)
+        merged = self.read_scenario(name, files)
+        scenario = load_with(Scenario(), merged.document, path, partial=False, locate=merged.locate)
         scenario["overrides"] = {key.replace("_", "-"): value for key, value in scenario.get("overrides", {}).items()}
         fixtures = {}
         problems: list[str] = []
@@ -163,6 +196,7 @@ class Catalog:
         """Load every scenario; raise FileProblem for a broken built-in."""
         files = self.files()
         for name, (path, builtin) in files.items():
+            self._touched = []
             try:
                 if not NAME_PATTERN.match(name):
                     raise FileProblem([f"{display_path(path)}: the file name {name!r} is not a plain scenario"
@@ -170,7 +204,9 @@ class Catalog:
                 inputs = self.load_inputs(name, files)
                 rendered = render(build_world(inputs))
             except FileProblem as problem:
-                if builtin:
+                # A built-in is fatal only when built-in files alone are broken; a user
+                # folder can replace the scenario it extends or a fixture it names.
+                if builtin and all(self.is_builtin(touched) for touched in self._touched):
                     raise
                 self.rejected[name] = problem.lines
                 for line in problem.lines:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 from marshmallow import Schema, ValidationError
@@ -66,7 +66,8 @@ def read_document(path: Path) -> Any:
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
+        parts = [getattr(error, "context", None), getattr(error, "problem", None)]
+        problem = ", ".join(part for part in parts if part) or str(error)
         raise FileProblem([f"{shown}: invalid YAML{where}: {problem}."]) from None
 
 
@@ -90,7 +91,11 @@ def _key_path(path: list[Any]) -> str:
     return text or "(top level)"
 
 
-def error_lines(shown: str, messages: Any, document: Any, path: list[Any] | None = None) -> list[str]:
+Locate = Callable[[list[Any]], str]
+"""Return the file to name for a key path, when a document merges several files."""
+
+
+def error_lines(shown: str | Locate, messages: Any, document: Any, path: list[Any] | None = None) -> list[str]:
     """Flatten marshmallow's nested messages into `FILE: KEY.PATH: message` lines."""
     path = path or []
     if isinstance(messages, dict):
@@ -101,21 +106,22 @@ def error_lines(shown: str, messages: Any, document: Any, path: list[Any] | None
         return lines
 
     lines = []
+    file = shown(path) if callable(shown) else shown
     for message in messages:
         if isinstance(message, (dict, list)):
             lines.extend(error_lines(shown, message, document, path))
             continue
         if message.startswith("invalid value: "):
             message = f"invalid value {written(_value_at(document, path))}: " + message.removeprefix("invalid value: ")
-        lines.append(f"{shown}: {_key_path(path)}: {message}")
+        lines.append(f"{file}: {_key_path(path)}: {message}")
     return lines
 
 
-def load_with(schema: Schema, document: Any, path: Path, partial: bool = True) -> Any:
-    """Validate `document` with `schema`, or raise FileProblem naming `path`."""
+def load_with(schema: Schema, document: Any, path: Path, partial: bool = True, locate: Locate | None = None) -> Any:
+    """Validate `document` with `schema`, or raise FileProblem naming `path` (or what `locate` names)."""
     if document is None:
         document = {}
     try:
         return schema.load(document, partial=partial)
     except ValidationError as error:
-        raise FileProblem(error_lines(display_path(path), error.messages, document)) from None
+        raise FileProblem(error_lines(locate or display_path(path), error.messages, document)) from None

@@ -50,7 +50,10 @@ class Member:
 
 @dataclass
 class Scan:
-    """What scanning a body found: an error text, or the first value's shape."""
+    """What scanning a body found: an error text, or the first value's shape.
+
+    `end` is the index of the value's last byte.
+    """
 
     error: str | None = None
     end: int = 0
@@ -85,6 +88,7 @@ class _Scanner:
         self.result = Scan()
         self.pending_key: str | None = None
         self.done = False
+        self.closed_container = False
 
     def fail(self, byte: int, context: str) -> None:
         raise _SyntaxError(f"invalid character {quote_byte(byte)} {context}")
@@ -244,6 +248,7 @@ class _Scanner:
         self.step = self.end_value
         if not self.stack:
             self.done = True
+            self.closed_container = True
 
     def end_value(self, index: int, byte: int) -> None:
         if not self.stack:
@@ -296,7 +301,8 @@ def scan(data: bytes, limit: int | None = None) -> Scan:
         for index, byte in enumerate(window):
             scanner.step(index, byte)
             if scanner.done:
-                scanner.result.end = index
+                # A container ends on its closing byte; a scalar ends on the byte before the one that ended it.
+                scanner.result.end = index if scanner.closed_container else index - 1
                 return scanner.result
     except _SyntaxError as error:
         return Scan(error=str(error))
@@ -304,7 +310,7 @@ def scan(data: bytes, limit: int | None = None) -> Scan:
     if limit is not None and len(data) > limit:
         return Scan(error="too large")
     if scanner.value_complete_at_eof():
-        scanner.result.end = len(window)
+        scanner.result.end = len(window) - 1
         return scanner.result
     if window.strip(_SPACE):
         return Scan(error="unexpected EOF")

@@ -18,7 +18,9 @@ def _parse(version: str) -> tuple[str, str, str, str] | None:
     match = _PATTERN.match(version)
     if not match:
         return None
-    major, minor, patch, prerelease, _build = match.groups()
+    major, minor, patch, prerelease, build = match.groups()
+    if build and "" in build[1:].split("."):
+        return None
     if prerelease and any(part == "" or (part.isdigit() and len(part) > 1 and part[0] == "0")
                           for part in prerelease[1:].split(".")):
         return None

@@ -21,7 +21,7 @@ from coder_mock.documents import FileProblem
 from coder_mock.filling import GENERATORS, Filler
 from coder_mock.godefaults import parse_default, parse_duration, zero_value
 from coder_mock.options import OPTIONS
-from coder_mock.schemas.fields import GoTime, Nested
+from coder_mock.schemas.fields import GoTime, Nested, written
 from coder_mock.schemas.general import BuildInfoResponse, DeploymentStats, SSHConfigResponse
 from coder_mock.schemas.deployment_values import DeploymentValues
 
@@ -111,7 +111,7 @@ def settle(claims: list[Claim], produce: Callable[[], Any]) -> Any:
             first = given[0]
             raise FileProblem(
                 [
-                    f"{claim.where}: {claim.value!r} disagrees with {first.where}: {first.value!r};"
+                    f"{claim.where}: {written(claim.value)} disagrees with {first.where}: {written(first.value)};"
                     " coderd serves one value for both, so give it in one place or make them equal."
                 ]
             )

@@ -115,7 +115,7 @@ def read_csp_report(rendered: Rendered, caller: Caller) -> Response:
         log.warning("CSP violation report rejected: %s", detail)
         return json_reply(400, error_body("Failed to read body, invalid json.", detail))
 
-    log.debug("CSP violation reported: %s", body[:scanned.end + 1].decode("utf-8", "replace"))
+    log.debug("CSP violation reported: %s", body[: scanned.end + 1].decode("utf-8", "replace"))
     return reply(rendered.replies["report-csp-violations"])
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
+import math
 import re
 import uuid
 from typing import Any, Mapping
@@ -27,8 +28,8 @@ _SEMVER = re.compile(
     r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$"
 )
 _RFC3339 = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
-    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))?$"
+    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
+    r"(?:(Z)|([+-])(\d{2}):(\d{2}))?$"
 )
 
 
@@ -137,6 +138,8 @@ class Number(CoderField):
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> float:
         if isinstance(value, bool) or isinstance(value, SourceBool) or not isinstance(value, (int, float)):
             raise ValidationError(f"invalid value {written(value)}: expected a number.")
+        if not math.isfinite(value):
+            raise ValidationError(f"invalid value {written(value)}: expected a finite number; JSON has no NaN or infinity.")
         return float(value)
 
 
@@ -167,6 +170,12 @@ class SemVer(String):
     type_name = "a SemVer version with a leading v"
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
+        if isinstance(value, (SourceFloat, int)) and not isinstance(value, bool):
+            source = written(value)
+            raise ValidationError(
+                f"invalid value {source}: expected a SemVer version with a leading v. YAML reads unquoted"
+                f' {source} as a number; quote it and write the whole version, such as "v{source}.0".'
+            )
         text = super()._deserialize(value, attr, data, **kwargs)
         if not _SEMVER.match(text):
             raise ValidationError(
@@ -219,6 +228,11 @@ class GoTime:
             )
         offset = dt.timedelta(0)
         if sign:
+            if int(off_h) > 23 or int(off_m) > 59:
+                raise ValidationError(
+                    f"invalid timestamp {written(text)}: the offset {sign}{off_h}:{off_m} is out of range;"
+                    " use hours 00-23 and minutes 00-59."
+                )
             offset = dt.timedelta(hours=int(off_h), minutes=int(off_m))
             offset = -offset if sign == "-" else offset
         try:
@@ -226,8 +240,13 @@ class GoTime:
                 int(year), int(month), int(day), int(hour), int(minute), int(second),
                 tzinfo=dt.timezone(offset),
             )
+            moment.astimezone(dt.timezone.utc)
         except ValueError as error:
-            raise ValidationError(f"invalid timestamp {written(text)}: {error}.") from None
+            raise ValidationError(f"invalid timestamp {written(text)}: {error}; check the date and time.") from None
+        except OverflowError:
+            raise ValidationError(
+                f"invalid timestamp {written(text)}: in UTC it falls before year 1; use a later time."
+            ) from None
         nanos = int((fraction or "").ljust(9, "0"))
         return cls(moment, nanos)
 
@@ -239,16 +258,23 @@ class GoTime:
     def key(self) -> tuple[dt.datetime, int]:
         return (self.moment, self.nanos)
 
+    def _date_time(self, separator: str) -> str:
+        moment = self.moment
+        return (
+            f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}{separator}"
+            f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+        )
+
     def rfc3339(self) -> str:
         """Format like Go's RFC3339Nano: trailing zeros of the fraction dropped."""
-        text = self.moment.strftime("%Y-%m-%dT%H:%M:%S")
+        text = self._date_time("T")
         if self.nanos:
             text += "." + f"{self.nanos:09d}".rstrip("0")
         return text + "Z"
 
     def go_string(self) -> str:
         """Format like Go's time.Time.String() for a UTC time."""
-        text = self.moment.strftime("%Y-%m-%d %H:%M:%S")
+        text = self._date_time(" ")
         if self.nanos:
             text += "." + f"{self.nanos:09d}".rstrip("0")
         return text + " +0000 UTC"
@@ -394,8 +420,12 @@ class Nested(fields.Nested):
         self.fake = fake
 
 
+LIST_ERRORS = {"invalid": "invalid value: expected a list.", "null": "invalid value null: expected a list."}
+
+
 def NestedList(nested: Any, **kwargs: Any) -> fields.List:
     """Declare a JSON array of Coder structs."""
+    kwargs.setdefault("error_messages", LIST_ERRORS)
     return fields.List(Nested(nested), **kwargs)
 
 

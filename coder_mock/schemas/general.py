@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from coder_mock.schemas.deployment_values import DeploymentValues
 from coder_mock.schemas.fields import (
+    AnyMap,
     AnyValue,
     Bool,
     CoderSchema,
@@ -166,4 +167,4 @@ class DeploymentConfig(CoderSchema):
 class CSPViolation(CoderSchema):
     """coderd.cspViolation: the body browsers POST to /csp/reports."""
 
-    csp_report = StringMap(data_key="csp-report")
+    csp_report = AnyMap(data_key="csp-report")
