@@ -1,4 +1,4 @@
-"""The `coder-mock` command: `serve` and `scenarios`."""
+"""The `coder-mock` command: `serve`, `scenarios` and `openapi`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from coder_mock import openapi
 from coder_mock.app import create_app
 from coder_mock.catalog import Catalog, load_catalog
 from coder_mock.documents import FileProblem
@@ -37,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     scenarios = commands.add_parser("scenarios", help="list the scenarios and any that failed to load")
     add_folder_options(scenarios)
+
+    commands.add_parser("openapi", help="print the OpenAPI 3.0 document of the served API as JSON")
     return parser
 
 
@@ -70,6 +73,14 @@ def serve(args: argparse.Namespace) -> int:
     url = f"http://{args.host}:{server.server_port}"
     log.info("coder-mock serving scenario %s at %s", args.scenario, url)
 
+    # Printing happens once signals are handled, so a stop right after the
+    # first line still shuts down cleanly.
+    serve_until_stopped(server, lambda: announce(url, store))
+    return 0
+
+
+def announce(url: str, store: Store) -> None:
+    """Print the base URL and the live scenario's tokens to standard output."""
     print(f"coder-mock listening on {url}", flush=True)
     print(f"  scenario: {store.active.name} (seed {store.active.world.seed})")
     world = store.active.world
@@ -78,8 +89,6 @@ def serve(args: argparse.Namespace) -> int:
             note = "  (expired)" if expires < world.time else ""
             print(f"  {'/'.join(user.roles):<8} {user.username:<10} Coder-Session-Token: {token}{note}")
     sys.stdout.flush()
-    serve_until_stopped(server)
-    return 0
 
 
 def list_scenarios(args: argparse.Namespace) -> int:
@@ -95,11 +104,18 @@ def list_scenarios(args: argparse.Namespace) -> int:
     return 0
 
 
+def print_openapi(args: argparse.Namespace) -> int:
+    sys.stdout.write(openapi.document_text())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "serve":
             return serve(args)
+        if args.command == "openapi":
+            return print_openapi(args)
         return list_scenarios(args)
     except FileProblem as problem:
         for line in problem.lines:

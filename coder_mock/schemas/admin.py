@@ -1,0 +1,82 @@
+"""Schemas of the admin API under /__admin/, coder-mock's own endpoints.
+
+These are not Coder types. They describe the bodies that `coder_mock.admin`
+reads and writes, so that the OpenAPI document can list them. The admin
+handlers build their bodies by hand, and tests/test_openapi.py checks each
+response against these schemas.
+"""
+
+from __future__ import annotations
+
+from coder_mock.schemas.fields import Bool, CoderSchema, Int, NestedList, SemVer, String, StringList, UUID
+
+
+class AdminSchema(CoderSchema):
+    """Base of the admin API schemas.
+
+    Python's json module writes the admin bodies, and the handlers always pass
+    lists, so a list field is never null here as a nil Go slice would be.
+    """
+
+    sends_null_collections = False
+
+
+class AdminHealth(AdminSchema):
+    """The body of GET /__admin/health."""
+
+    status = String()
+    scenario = String()
+    instance_id = UUID()
+
+
+class AdminScenario(AdminSchema):
+    """The live scenario, sent by GET and PUT /__admin/scenario and POST /__admin/reset."""
+
+    name = String()
+    seed = Int()
+    description = String()
+    version = SemVer()
+
+
+class AdminScenarioEntry(AdminSchema):
+    """One loadable scenario in the list of GET /__admin/scenarios."""
+
+    name = String()
+    description = String()
+    active = Bool()
+    builtin = Bool()
+    source = String()
+
+
+class AdminRejectedScenario(AdminSchema):
+    """A scenario file that failed to load, with one line per problem."""
+
+    name = String()
+    problems = StringList()
+
+
+class AdminScenarioList(AdminSchema):
+    """The body of GET /__admin/scenarios."""
+
+    scenarios = NestedList(AdminScenarioEntry)
+    rejected = NestedList(AdminRejectedScenario)
+
+
+class AdminScenarioSwitch(AdminSchema):
+    """The request body of PUT /__admin/scenario. Without `seed`, the scenario's own seed is used."""
+
+    name = String(required=True)
+    seed = Int(metadata={"omitempty": True})
+
+
+class AdminError(AdminSchema):
+    """An admin API error, in the shape of coderd's {"message", "detail"} envelope.
+
+    `available` lists the scenario names when a switch names a bad one, and
+    `endpoints` lists the admin calls when a path matches none.
+    """
+
+    message = String()
+    detail = String(metadata={"omitempty": True})
+    available = StringList(metadata={"omitempty": True})
+    endpoints = StringList(metadata={"omitempty": True})
