@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, request
 
 from coder_mock import gojson
+from coder_mock.differences import PROFILES
 from coder_mock.rendering import Rendered
 from coder_mock.schemas.scenario import NAME_PATTERN
 from coder_mock.store import Store, UnknownScenario
@@ -43,6 +44,7 @@ def describe(rendered: Rendered) -> dict[str, Any]:
     return {
         "name": rendered.name,
         "seed": rendered.world.seed,
+        "profile": rendered.profile,
         "description": rendered.world.description,
         "version": rendered.version,
     }
@@ -101,9 +103,12 @@ def switch_scenario() -> Response:
                        available=state.catalog.names())
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         return problem(400, f'Invalid "seed" {json.dumps(seed)}: give an integer or leave it out.')
+    profile = body.get("profile")
+    if profile is not None and profile not in PROFILES:
+        return problem(400, f'Invalid "profile" {json.dumps(profile)}: use "wire" or "reference", or leave it out.')
 
     try:
-        rendered = state.switch(name, seed)
+        rendered = state.switch(name, seed, profile)
     except UnknownScenario:
         return problem(404, f"Scenario {json.dumps(name)} not found.", available=state.catalog.names())
     # This response already belongs to the new scenario, headers included.

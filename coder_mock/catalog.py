@@ -27,8 +27,8 @@ from coder_mock.world import Inputs, build_world
 
 log = logging.getLogger("coder_mock.catalog")
 
-# Renderings kept per scenario for seeds other than its own, so that switching
-# through many seeds cannot grow memory without bound.
+# Renderings kept per scenario for seeds and profiles other than its own, so
+# that switching through many seeds cannot grow memory without bound.
 SEEDS_KEPT = 8
 
 
@@ -67,7 +67,7 @@ class Entry:
     builtin: bool
     inputs: Inputs
     default: Rendered
-    by_seed: dict[int, Rendered] = field(default_factory=dict)
+    by_seed: dict[tuple[int, str], Rendered] = field(default_factory=dict)
 
 
 @dataclass
@@ -202,7 +202,7 @@ class Catalog:
                     raise FileProblem([f"{display_path(path)}: the file name {name!r} is not a plain scenario"
                                        " name; use letters, digits, - and _ only."])
                 inputs = self.load_inputs(name, files)
-                rendered = render(build_world(inputs))
+                rendered = render(build_world(inputs), inputs.scenario.get("profile", "wire"))
             except FileProblem as problem:
                 # A built-in is fatal only when built-in files alone are broken; a user
                 # folder can replace the scenario it extends or a fixture it names.
@@ -216,17 +216,23 @@ class Catalog:
             log.info("scenario %s loaded from %s", name, inputs.source)
         return self
 
-    def rendered(self, name: str, seed: int | None = None) -> Rendered:
-        """Return `name` rendered at `seed` (its own seed when None), rendering it once per seed."""
+    def rendered(self, name: str, seed: int | None = None, profile: str | None = None) -> Rendered:
+        """Return `name` rendered at `seed` in `profile`, each defaulting to the scenario's own.
+
+        Each combination is rendered once and kept.
+        """
         entry = self.entries[name]
-        if seed is None or seed == entry.default.world.seed:
+        seed = entry.default.world.seed if seed is None else seed
+        profile = entry.default.profile if profile is None else profile
+        if (seed, profile) == (entry.default.world.seed, entry.default.profile):
             return entry.default
         with self._lock:
-            if seed not in entry.by_seed:
+            key = (seed, profile)
+            if key not in entry.by_seed:
                 if len(entry.by_seed) >= SEEDS_KEPT:
                     entry.by_seed.pop(next(iter(entry.by_seed)))
-                entry.by_seed[seed] = render(build_world(entry.inputs, seed))
-            return entry.by_seed[seed]
+                entry.by_seed[key] = render(build_world(entry.inputs, seed), profile)
+            return entry.by_seed[key]
 
 
 def load_catalog(scenario_dirs: list[Path] | None = None, fixture_dirs: list[Path] | None = None) -> Catalog:

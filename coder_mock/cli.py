@@ -10,6 +10,7 @@ from pathlib import Path
 from coder_mock import openapi
 from coder_mock.app import create_app
 from coder_mock.catalog import Catalog, load_catalog
+from coder_mock.differences import PROFILES
 from coder_mock.documents import FileProblem
 from coder_mock.server import PortInUse, bind, serve_until_stopped
 from coder_mock.store import Store
@@ -33,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=3000, help="port to listen on; 0 picks a free one (default: 3000)")
     serve.add_argument("--scenario", default="default", help="scenario to serve first (default: default)")
     serve.add_argument("--seed", type=int, default=None, help="seed for generated values (default: the scenario's own)")
+    serve.add_argument("--profile", choices=PROFILES, default=None,
+                       help="wire: what coderd sends; reference: the shapes of Coder's API reference"
+                            " (default: the scenario's profile, else wire)")
     serve.add_argument("--quiet", action="store_true", help="do not log a line per request")
     add_folder_options(serve)
 
@@ -68,7 +72,7 @@ def serve(args: argparse.Namespace) -> int:
         print(f"coder-mock: unknown scenario {args.scenario!r}; choose one of {available}.", file=sys.stderr)
         return 2
 
-    store = Store(catalog, args.scenario, args.seed)
+    store = Store(catalog, args.scenario, args.seed, args.profile)
     server = bind(create_app(store, quiet=args.quiet), args.host, args.port)
     url = f"http://{args.host}:{server.server_port}"
     log.info("coder-mock serving scenario %s at %s", args.scenario, url)

@@ -12,6 +12,7 @@ from http import HTTPStatus
 from typing import Any
 
 from coder_mock import gojson
+from coder_mock.differences import ReferenceContext, reference_transforms
 from coder_mock.options import GROUPS, OPTIONS, OPTIONS_BY_NAME, SECRET_PATHS, ServerOption
 from coder_mock.schemas.deployment_values import DeploymentValues
 from coder_mock.schemas.general import (
@@ -62,6 +63,7 @@ class Rendered:
     replies: dict[str, Reply]
     token_configs: dict[str, Reply]
     overrides: dict[str, Reply]
+    profile: str = "wire"
     users_by_key_id: dict[str, tuple[str, UserRecord]] = field(default_factory=dict)
     users_by_name: dict[str, UserRecord] = field(default_factory=dict)
     users_by_id: dict[str, UserRecord] = field(default_factory=dict)
@@ -135,10 +137,15 @@ def render_option(option: ServerOption, full_config: dict[str, Any], given: set[
     return entry
 
 
-def render_deployment_config(world: World) -> dict[str, Any]:
-    schema = DeploymentValues()
-    config = blank_secrets(world.config)
-    full = to_wire(schema, world.config, omit=False)
+OPTION_FIELDS = {
+    "name": "", "description": "", "required": False, "flag": "", "flag_shorthand": "", "env": "", "yaml": "",
+    "default": "", "value": None, "annotations": {}, "use_instead": [], "hidden": False, "value_source": "",
+}
+"""serpent.Option's fields with their empty values, for the reference profile, which shows them all."""
+
+
+def render_options(world: World) -> list[dict[str, Any]]:
+    full = to_wire(DeploymentValues(), world.config, omit=False)
     options = []
     claimed: set[str] = set()
     for option in OPTIONS:
@@ -148,7 +155,42 @@ def render_deployment_config(world: World) -> dict[str, Any]:
         options.append(render_option(option, full, given))
         if option.path:
             claimed.add(option.path)
-    return {"config": to_wire(schema, config), "options": options}
+    return options
+
+
+def show_every_option_field(entry: dict[str, Any]) -> dict[str, Any]:
+    """Return `entry` with every serpent.Option field, in Go's order; a missing group stays out."""
+    full = {}
+    for key, empty in OPTION_FIELDS.items():
+        if key == "use_instead":
+            full["group"] = entry.get("group")
+        full[key] = entry.get(key, empty)
+    if full["group"] is None:
+        del full["group"]
+    full["use_instead"] = [show_every_option_field(item) for item in full["use_instead"]]
+    return full
+
+
+def render_deployment_config(world: World) -> dict[str, Any]:
+    config = to_wire(DeploymentValues(), blank_secrets(world.config))
+    return {"config": config, "options": render_options(world)}
+
+
+def reference_context(world: World) -> ReferenceContext:
+    return ReferenceContext(
+        config=world.config,
+        full_config=lambda: to_wire(DeploymentValues(), blank_secrets(world.config), omit=False, nil_as_empty=True),
+        full_options=lambda: [show_every_option_field(entry) for entry in render_options(world)],
+    )
+
+
+def in_profile(operation_id: str, body: Any, profile: str, context: ReferenceContext) -> Any:
+    """Return `body` as `profile` serves it."""
+    if profile == "wire":
+        return body
+    for transform in reference_transforms(operation_id):
+        body = transform(copy.deepcopy(body), context)
+    return body
 
 
 def override_reply(override: dict[str, Any]) -> Reply:
@@ -160,32 +202,35 @@ def override_reply(override: dict[str, Any]) -> Reply:
     return Reply(status, gojson.encode(error_body(message, detail)))
 
 
-def render(world: World) -> Rendered:
-    """Render every reply of `world`."""
-    replies = {
-        "api-root-handler": ok({"message": "👋"}),
-        "build-info": ok(to_wire(BuildInfoResponse(), world.buildinfo)),
-        "report-csp-violations": ok("ok"),
-        "get-deployment-config": ok(render_deployment_config(world)),
-        "ssh-config": ok(to_wire(SSHConfigResponse(), world.ssh)),
-        "get-enabled-experiments": ok(world.experiments),
-        "get-safe-experiments": ok({"safe": world.safe_experiments}),
-        "update-check": ok(to_wire(UpdateCheckResponse(), world.update_check)),
-        "forbidden": Reply(403, gojson.encode(FORBIDDEN)),
+def render(world: World, profile: str = "wire") -> Rendered:
+    """Render every reply of `world` as `profile` serves it."""
+    context = reference_context(world)
+    bodies = {
+        "api-root-handler": {"message": "👋"},
+        "build-info": to_wire(BuildInfoResponse(), world.buildinfo),
+        "report-csp-violations": "ok",
+        "get-deployment-config": render_deployment_config(world),
+        "ssh-config": to_wire(SSHConfigResponse(), world.ssh),
+        "get-enabled-experiments": world.experiments,
+        "get-safe-experiments": {"safe": world.safe_experiments},
+        "update-check": to_wire(UpdateCheckResponse(), world.update_check),
     }
+    if world.stats is not None:
+        bodies["get-deployment-stats"] = to_wire(DeploymentStats(), world.stats)
+    replies = {operation: ok(in_profile(operation, body, profile, context)) for operation, body in bodies.items()}
+    replies["forbidden"] = Reply(403, gojson.encode(FORBIDDEN))
     if world.stats is None:
         replies["get-deployment-stats"] = Reply(400, gojson.encode(STATS_PROCESSING))
-    else:
-        replies["get-deployment-stats"] = ok(to_wire(DeploymentStats(), world.stats))
 
     lifetimes = world.config["session_lifetime"]
     token_configs = {}
     for user in world.users:
         maximum = lifetimes["max_admin_token_lifetime"] if user.is_owner else lifetimes["max_token_lifetime"]
-        token_configs[user.id] = ok(to_wire(TokenConfig(), {"max_token_lifetime": maximum}))
+        body = to_wire(TokenConfig(), {"max_token_lifetime": maximum})
+        token_configs[user.id] = ok(in_profile("get-token-config", body, profile, context))
 
     overrides = {operation: override_reply(override) for operation, override in world.overrides.items()}
-    rendered = Rendered(world, world.buildinfo["version"], replies, token_configs, overrides)
+    rendered = Rendered(world, world.buildinfo["version"], replies, token_configs, overrides, profile)
     for user in world.users:
         rendered.users_by_name[user.username.lower()] = user
         rendered.users_by_id[user.id] = user

@@ -25,29 +25,41 @@ class UnknownScenario(LookupError):
 class Store:
     """The catalog of scenarios and which one is live."""
 
-    def __init__(self, catalog: Catalog, scenario: str = "default", seed: int | None = None) -> None:
+    def __init__(self, catalog: Catalog, scenario: str = "default", seed: int | None = None,
+                 profile: str | None = None) -> None:
         self.catalog = catalog
         self.instance_id = str(uuid.uuid4())
-        self.initial = (scenario, seed)
+        self.initial = (scenario, seed, profile)
+        # A profile chosen on the command line or through the admin API wins
+        # over the one a scenario file names.
+        self.profile = profile
         self._switch_lock = threading.Lock()
-        self.active: Rendered = self._rendered(scenario, seed)
+        self.active: Rendered = self._rendered(scenario, seed, profile)
 
-    def _rendered(self, name: str, seed: int | None) -> Rendered:
+    def _rendered(self, name: str, seed: int | None, profile: str | None) -> Rendered:
         if name not in self.catalog.entries:
             raise UnknownScenario(name)
-        return self.catalog.rendered(name, seed)
+        return self.catalog.rendered(name, seed, profile)
 
-    def switch(self, name: str, seed: int | None = None) -> Rendered:
-        """Make `name` at `seed` live and return it; raise UnknownScenario for an unknown name."""
+    def switch(self, name: str, seed: int | None = None, profile: str | None = None) -> Rendered:
+        """Make `name` at `seed` live and return it; raise UnknownScenario for an unknown name.
+
+        `profile` changes the profile for this and later switches; None keeps the current choice.
+        """
         with self._switch_lock:
-            rendered = self._rendered(name, seed)
+            chosen = self.profile if profile is None else profile
+            rendered = self._rendered(name, seed, chosen)
             previous = self.active
+            self.profile = chosen
             self.active = rendered
-        log.info("scenario switched from %s (seed %d) to %s (seed %d)",
-                 previous.name, previous.world.seed, rendered.name, rendered.world.seed)
+        log.info("scenario switched from %s (seed %d, %s) to %s (seed %d, %s)",
+                 previous.name, previous.world.seed, previous.profile,
+                 rendered.name, rendered.world.seed, rendered.profile)
         return rendered
 
     def reset(self) -> Rendered:
-        """Go back to the scenario and seed the server started with."""
-        name, seed = self.initial
-        return self.switch(name, seed)
+        """Go back to the scenario, seed and profile the server started with."""
+        name, seed, profile = self.initial
+        with self._switch_lock:
+            self.profile = profile
+        return self.switch(name, seed, profile)

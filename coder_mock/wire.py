@@ -51,21 +51,25 @@ def is_empty(value: Any) -> bool:
     return False
 
 
-def field_to_wire(schema_field: mm_fields.Field, value: Any, omit: bool) -> Any:
+def field_to_wire(schema_field: mm_fields.Field, value: Any, omit: bool, nil_as_empty: bool = False) -> Any:
     if isinstance(schema_field, fields.Nested):
         if value is None:
             return None
-        return to_wire(schema_field.schema, value, omit)
-    if isinstance(schema_field, mm_fields.List):
+        return to_wire(schema_field.schema, value, omit, nil_as_empty)
+    if isinstance(schema_field, (mm_fields.List, fields.StringList)):
         if value is None:
-            return None
-        inner = schema_field.inner
+            return [] if nil_as_empty else None
+        inner = getattr(schema_field, "inner", None)
         if isinstance(inner, fields.Nested):
-            return [to_wire(inner.schema, item, omit) for item in value]
+            return [to_wire(inner.schema, item, omit, nil_as_empty) for item in value]
         return list(value)
     if isinstance(schema_field, fields.Timestamp):
         return value.rfc3339() if value is not None else None
-    if isinstance(schema_field, (fields.StringMap, fields.AnyMap, fields.AnyValue)):
+    if isinstance(schema_field, (fields.StringMap, fields.AnyMap)):
+        if value is None and nil_as_empty:
+            return {}
+        return sort_maps(value)
+    if isinstance(schema_field, fields.AnyValue):
         return sort_maps(value)
     return value
 
@@ -74,17 +78,21 @@ def omits_empty(schema: Schema, schema_field: mm_fields.Field) -> bool:
     return schema.omit_empty or bool(schema_field.metadata.get("omitempty"))
 
 
-def to_wire(schema: Schema, data: dict[str, Any], omit: bool = True) -> dict[str, Any]:
-    """Return `data` shaped as coderd encodes `schema`'s Go type; `omit=False` keeps empty fields."""
+def to_wire(schema: Schema, data: dict[str, Any], omit: bool = True, nil_as_empty: bool = False) -> dict[str, Any]:
+    """Return `data` shaped as coderd encodes `schema`'s Go type.
+
+    `omit=False` keeps empty fields, and `nil_as_empty` writes nil lists and
+    maps as [] and {} instead of null, as the API reference shows them.
+    """
     result: dict[str, Any] = {}
     for name, schema_field in schema.fields.items():
         value = data.get(name, zero_value(schema_field)) if isinstance(data, dict) else None
-        wire = field_to_wire(schema_field, value, omit)
+        wire = field_to_wire(schema_field, value, omit, nil_as_empty)
         structural = isinstance(schema_field, fields.Nested) and not schema.omit_empty
         if omit and omits_empty(schema, schema_field) and not structural and is_empty(wire):
             continue
         if isinstance(schema_field, fields.Nested) and wire is None and not omits_empty(schema, schema_field):
-            wire = to_wire(schema_field.schema, {}, omit)
+            wire = to_wire(schema_field.schema, {}, omit, nil_as_empty)
         result[schema_field.data_key or name] = wire
     return result
 

@@ -139,6 +139,7 @@ def test_scenario_describes_default(client: FlaskClient) -> None:
     assert response.get_json() == {
         "name": "default",
         "seed": 1,
+        "profile": "wire",
         "description": DEFAULT_DESCRIPTION,
         "version": DEFAULT_VERSION,
     }
@@ -152,6 +153,7 @@ def test_switch_changes_buildinfo(client: FlaskClient, catalog: Catalog) -> None
     assert response.get_json() == {
         "name": "dev-build",
         "seed": 1,
+        "profile": "wire",
         "description": DEV_BUILD_DESCRIPTION,
         "version": DEV_BUILD_VERSION,
     }
@@ -221,6 +223,7 @@ def test_reset_restores_start(client: FlaskClient, catalog: Catalog) -> None:
     assert response.get_json() == {
         "name": "default",
         "seed": 1,
+        "profile": "wire",
         "description": DEFAULT_DESCRIPTION,
         "version": DEFAULT_VERSION,
     }

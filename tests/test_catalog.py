@@ -76,7 +76,7 @@ def test_user_scenarios_good_and_broken(
     expected_lines = [
         "my-scenarios/broken.yaml: seed: invalid value 1.5: expected an integer.",
         'my-scenarios/broken.yaml: versoin: unknown key "versoin": remove it; the keys allowed here are'
-        " extends, description, seed, time, fixtures, users, deployment, overrides.",
+        " extends, description, seed, time, profile, fixtures, users, deployment, overrides.",
     ]
     assert catalog.rejected == {"broken": expected_lines}
     warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
@@ -362,7 +362,7 @@ def test_rendered_keeps_bounded_seeds() -> None:
     for seed in range(100, 100 + SEEDS_KEPT + 3):
         catalog.rendered("minimal", seed)
 
-    assert sorted(catalog.entries["minimal"].by_seed) == list(range(103, 100 + SEEDS_KEPT + 3))
+    assert sorted(seed for seed, _ in catalog.entries["minimal"].by_seed) == list(range(103, 100 + SEEDS_KEPT + 3))
 
 
 @pytest.mark.parametrize(

@@ -325,7 +325,7 @@ def test_reset_returns_initial(
     assert rendered.name == scenario
     assert rendered.world.seed == expected_seed
     assert rendered.replies == initial.replies
-    assert store.initial == (scenario, seed)
+    assert store.initial == (scenario, seed, None)
 
 
 def test_reset_without_switch(store: Store) -> None:

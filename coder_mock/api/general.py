@@ -14,6 +14,7 @@ from flask import Blueprint, Response, g, request
 
 from coder_mock import gojson, godecode
 from coder_mock.auth import Caller, authenticate
+from coder_mock.differences import access_in
 from coder_mock.rendering import Rendered, Reply
 from coder_mock.wire import RATE_LIMIT_COUNT, error_body, go_quote
 
@@ -67,12 +68,13 @@ def serve(operation: Operation, answer: Callable[[Rendered, Caller], Response]) 
     if override is not None and override.status == 429:
         return reply(override, rate_limit_headers())
 
+    access = access_in(rendered.profile, operation.id, operation.access)
     caller = Caller(None)
-    if operation.access != PUBLIC:
+    if access != PUBLIC:
         caller = authenticate(request, rendered)
         if caller.error is not None:
             return json_reply(401, caller.error)
-        if operation.access == OWNER and not caller.user.is_owner:
+        if access == OWNER and not caller.user.is_owner:
             return reply(rendered.replies["forbidden"])
 
     if override is not None:

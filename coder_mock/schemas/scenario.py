@@ -15,6 +15,7 @@ from marshmallow import ValidationError, validates_schema
 from coder_mock.schemas.fields import (
     Bool,
     CoderField,
+    Enum,
     CoderSchema,
     Int,
     Nested,
@@ -143,6 +144,7 @@ class Scenario(CoderSchema):
     description = String(required=True)
     seed = Int()
     time = Timestamp()
+    profile = Enum("wire", "reference")
     fixtures = Nested(Fixtures)
     users = NestedList(User)
     deployment = Nested(Deployment)
