@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from http import HTTPStatus
 from typing import Any, Callable, Iterable
 
 from flask import Flask, Response, g, request
@@ -44,6 +45,13 @@ class CollapseSlashes:
         if "//" in path:
             environ["PATH_INFO"] = _SLASHES.sub("/", path)
         return self.app(environ, start_response)
+
+
+def status_line(code: int) -> str:
+    try:
+        return f"{code} {HTTPStatus(code).phrase}"
+    except ValueError:
+        return str(code)
 
 
 def is_api(path: str) -> bool:
@@ -117,6 +125,8 @@ def create_app(store: Store, quiet: bool = False) -> Flask:
     @app.after_request
     def add_common_headers(response: Response) -> Response:
         rendered = g.get("rendered") or store.active
+        # werkzeug upper-cases reason phrases; Go's net/http sends them as written in the RFCs.
+        response.status = status_line(response.status_code)
         response.headers["X-Coder-Build-Version"] = rendered.version
         response.headers["X-Content-Type-Options"] = "nosniff"
         if not app.config["CODER_MOCK_QUIET"]:

@@ -1,4 +1,4 @@
-"""The `coder-mock` command: `serve`, `scenarios` and `openapi`."""
+"""The `coder-mock` command: `serve`, `scenarios`, `openapi`, `validate` and `show`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from coder_mock import openapi
+from coder_mock import openapi, tools
 from coder_mock.app import create_app
 from coder_mock.catalog import Catalog, load_catalog
 from coder_mock.differences import PROFILES
@@ -43,7 +43,30 @@ def build_parser() -> argparse.ArgumentParser:
     scenarios = commands.add_parser("scenarios", help="list the scenarios and any that failed to load")
     add_folder_options(scenarios)
 
-    commands.add_parser("openapi", help="print the OpenAPI 3.0 document of the served API as JSON")
+    openapi_command = commands.add_parser("openapi", help="print the OpenAPI 3.0 document of the served API as JSON")
+    openapi_command.add_argument("--profile", choices=PROFILES, default="wire",
+                                 help="the profile whose response shapes the document describes (default: wire)")
+
+    validate = commands.add_parser(
+        "validate", help="check scenario and fixture folders without serving; exit 1 on any problem",
+        description="Check the built-ins plus the given folders as serve loads them. A DIR with scenarios/ or"
+                    " fixtures/ subfolders is a project, a DIR with a buildinfo/, deployment-config/,"
+                    " deployment-ssh/ or deployment-stats/ subfolder is a fixtures folder, and any other DIR"
+                    " is a folder of scenario files. Without folders, the built-ins are checked.")
+    validate.add_argument("dirs", nargs="*", type=Path, metavar="DIR", help="a folder to check (repeatable)")
+    add_folder_options(validate)
+
+    show = commands.add_parser("show", help="print the exact response a scenario sends for an operation")
+    show.add_argument("scenario", metavar="SCENARIO", help="scenario name")
+    show.add_argument("operation", metavar="OPERATION", help="Coder's operation ID, such as build-info")
+    show.add_argument("--as", dest="caller", choices=tools.CALLERS, default="owner",
+                      help="who calls: the first owner's token, the first non-owner's token, or no token"
+                           " (default: owner)")
+    show.add_argument("--seed", type=int, default=None, help="seed for generated values (default: the scenario's own)")
+    show.add_argument("--user", default=None, help="the {user} of get-token-config (default: me)")
+    show.add_argument("--profile", choices=PROFILES, default=None,
+                      help="wire or reference (default: the scenario's profile, else wire)")
+    add_folder_options(show)
     return parser
 
 
@@ -109,7 +132,7 @@ def list_scenarios(args: argparse.Namespace) -> int:
 
 
 def print_openapi(args: argparse.Namespace) -> int:
-    sys.stdout.write(openapi.document_text())
+    sys.stdout.write(openapi.document_text(args.profile))
     return 0
 
 
@@ -120,6 +143,13 @@ def main(argv: list[str] | None = None) -> int:
             return serve(args)
         if args.command == "openapi":
             return print_openapi(args)
+        if args.command == "validate":
+            logging.basicConfig(stream=sys.stderr, level=logging.ERROR)
+            return tools.validate(args.dirs, args.scenarios_dir, args.fixtures_dir)
+        if args.command == "show":
+            logging.basicConfig(stream=sys.stderr, level=logging.ERROR)
+            return tools.show(args.scenario, args.operation, args.caller, args.seed, args.user,
+                              args.scenarios_dir, args.fixtures_dir, args.profile)
         return list_scenarios(args)
     except FileProblem as problem:
         for line in problem.lines:

@@ -8,8 +8,12 @@ without `omitempty` and every nested struct. Paths come from the Flask URL map.
 The table `OPERATIONS` adds what routes cannot show: Coder's operation IDs,
 who may call each operation, and its error responses.
 
-The document is served at /swagger/doc.json, where coderd serves its own when
-its Swagger endpoint is enabled, and printed by `coder-mock openapi`.
+That is the document of the wire profile. The reference profile's document is
+a copy edited by the `document` patch of each entry in
+`coder_mock.differences.DIFFERENCES`, the table whose transforms reshape the
+bodies. /swagger/doc.json, where coderd serves its own when its Swagger
+endpoint is enabled, serves the document of the live scenario's profile, and
+`coder-mock openapi --profile` prints either.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import json
 import re
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
@@ -34,6 +38,7 @@ import coder_mock
 from coder_mock import admin
 from coder_mock.api import general
 from coder_mock.api.general import MEMBER, OWNER, PUBLIC
+from coder_mock.differences import PROFILES, SCHEMA_PREFIX, document_patches
 from coder_mock.schemas import admin as admin_schemas
 from coder_mock.schemas import fields
 from coder_mock.schemas.common import Response as ResponseSchema
@@ -53,6 +58,13 @@ OPENAPI_VERSION = "3.0.3"
 DOCUMENT_PATH = "/swagger/doc.json"
 GENERAL, ADMIN = "General", "Admin"
 JSON_MEDIA_TYPE = "application/json"
+DESCRIPTIONS = {
+    "wire": "The parts of Coder's REST API v2 that coder-mock serves, as coder-mock serves them in the wire profile"
+            " (what coderd sends), and coder-mock's admin API.",
+    "reference": "The parts of Coder's REST API v2 that coder-mock serves, as coder-mock serves them in the reference"
+                 " profile (the shapes of Coder's published API reference), and coder-mock's admin API.",
+}
+"""The document's description in each profile."""
 
 blueprint = Blueprint("openapi", __name__)
 
@@ -252,7 +264,7 @@ OPERATIONS: dict[str, OperationDoc] = {
         json_response("The scenario and seed the server started with, live again.", admin_schemas.AdminScenario)),
     "openapi.serve_document": admin_operation(
         "admin-openapi-document", "Get this OpenAPI document",
-        json_response("This document.", {"type": "object"})),
+        json_response("The document of the live scenario's profile, wire or reference.", {"type": "object"})),
 }
 """Documentation of every route, by Flask endpoint name."""
 
@@ -369,8 +381,7 @@ def new_spec() -> APISpec:
         version=coder_mock.__version__,
         openapi_version=OPENAPI_VERSION,
         plugins=[plugin],
-        info={"description": "The parts of Coder's REST API v2 that coder-mock serves, as coder-mock serves"
-                             " them, and coder-mock's admin API."},
+        info={"description": DESCRIPTIONS["wire"]},
         tags=[
             {"name": GENERAL, "description": "The General section of Coder's API v2, under /api/v2."},
             {"name": ADMIN, "description": "coder-mock's own endpoints for switching scenarios. Coder has no such API."},
@@ -400,6 +411,10 @@ def openapi_path(rule: str) -> str:
     return _RULE_VARIABLE.sub(r"{\1}", rule)
 
 
+def alias_description(operation_id: str, target_path: str) -> str:
+    return f"The same operation as `{operation_id}` at {target_path}."
+
+
 def describe_operation(doc: OperationDoc, alias_of: str | None = None) -> dict[str, Any]:
     """Describe one operation. An alias path gets no operation ID, because an ID may appear only once."""
     operation: dict[str, Any] = {}
@@ -408,7 +423,7 @@ def describe_operation(doc: OperationDoc, alias_of: str | None = None) -> dict[s
     operation["tags"] = [doc.tag]
     operation["summary"] = doc.summary
     if alias_of is not None:
-        operation["description"] = f"The same operation as `{doc.operation_id}` at {alias_of}."
+        operation["description"] = alias_description(doc.operation_id, alias_of)
     elif doc.access == OWNER:
         operation["description"] = "Only owners may call this operation. Other roles get 403."
     operation["security"] = [] if doc.access == PUBLIC else copy.deepcopy(TOKEN_SECURITY)
@@ -421,13 +436,14 @@ def describe_operation(doc: OperationDoc, alias_of: str | None = None) -> dict[s
     return operation
 
 
-def add_paths(spec: APISpec, app: Flask) -> None:
-    """Add every route that OPERATIONS documents to `spec`.
+def add_paths(spec: APISpec, app: Flask) -> dict[str, str]:
+    """Add every route that OPERATIONS documents to `spec`, and return each alias path with its target path.
 
     When several rules serve one endpoint, such as /api/v2 beside /api/v2/,
     the first rule's path carries the operation and the others are aliases.
     """
     documented: dict[str, str] = {}
+    aliases: dict[str, str] = {}
     for rule in app.url_map.iter_rules():
         doc = OPERATIONS.get(rule.endpoint)
         if doc is None:
@@ -442,14 +458,18 @@ def add_paths(spec: APISpec, app: Flask) -> None:
         methods = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
         spec.path(path=path, operations={method.lower(): describe_operation(doc, alias_of) for method in methods})
         documented.setdefault(rule.endpoint, path)
+        if alias_of is not None:
+            aliases[path] = alias_of
 
     missing = sorted(set(OPERATIONS) - set(documented))
     if missing:
         raise ValueError(f"OPERATIONS documents endpoints that no route serves: {', '.join(missing)}.")
+    return aliases
 
 
 @functools.cache
-def cached_document() -> dict[str, Any]:
+def wire_document() -> tuple[dict[str, Any], dict[str, str]]:
+    """Build the wire profile's document, and return it with each alias path and its target path."""
     spec = new_spec()
     for name, scheme in SECURITY_SCHEMES.items():
         spec.components.security_scheme(name, copy.deepcopy(scheme))
@@ -461,22 +481,92 @@ def cached_document() -> dict[str, Any]:
     # Two schemas with one class name would be renamed Name1 with a warning; fail instead.
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
-        add_paths(spec, routed_app())
-    return spec.to_dict()
+        aliases = add_paths(spec, routed_app())
+    return spec.to_dict(), aliases
 
 
-def build_document() -> dict[str, Any]:
-    """Return the OpenAPI document, built on the first call and copied on each call after it."""
-    return copy.deepcopy(cached_document())
+def alias_operation(operation: dict[str, Any], target_path: str) -> dict[str, Any]:
+    """Return a copy of `operation` as `describe_operation` describes it at an alias path."""
+    alias: dict[str, Any] = {}
+    for key, value in operation.items():
+        if key in ("operationId", "description"):
+            continue
+        alias[key] = copy.deepcopy(value)
+        if key == "summary":
+            alias["description"] = alias_description(operation["operationId"], target_path)
+    return alias
+
+
+def schema_references(node: Any) -> Iterator[str]:
+    """Yield the name of every schema component that `node` or its children reference."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str) and value.startswith(SCHEMA_PREFIX):
+                yield value.removeprefix(SCHEMA_PREFIX)
+            else:
+                yield from schema_references(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from schema_references(item)
+
+
+def drop_unused_schemas(document: dict[str, Any]) -> None:
+    """Remove the schema components that no path, response, header or used schema references."""
+    schemas = document["components"]["schemas"]
+    roots = [value for key, value in document.items() if key != "components"]
+    roots += [value for key, value in document["components"].items() if key != "schemas"]
+    used = set(schema_references(roots))
+    pending = list(used)
+    while pending:
+        for name in schema_references(schemas[pending.pop()]):
+            if name not in used:
+                used.add(name)
+                pending.append(name)
+    document["components"]["schemas"] = {name: schema for name, schema in schemas.items() if name in used}
+
+
+def reference_document(wire: dict[str, Any], aliases: dict[str, str]) -> dict[str, Any]:
+    """Return a copy of the wire document edited into the reference profile's document.
+
+    The patches edit only the path that carries an operation, so each alias
+    path is copied again from its target afterwards.
+    """
+    document = copy.deepcopy(wire)
+    document["info"]["description"] = DESCRIPTIONS["reference"]
+    for patch in document_patches():
+        patch(document)
+    for alias_path, target_path in aliases.items():
+        target = document["paths"][target_path]
+        document["paths"][alias_path] = {method: alias_operation(operation, target_path)
+                                         for method, operation in target.items()}
+    drop_unused_schemas(document)
+    return document
 
 
 @functools.cache
-def document_text() -> str:
-    """Return the document as JSON indented by two spaces, with a trailing newline."""
-    return json.dumps(cached_document(), indent=2) + "\n"
+def cached_document(profile: str = "wire") -> dict[str, Any]:
+    """Return the document of `profile`, built on the first call; callers must not change it."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; use one of {', '.join(PROFILES)}.")
+    wire, aliases = wire_document()
+    if profile == "wire":
+        return wire
+    return reference_document(wire, aliases)
+
+
+def build_document(profile: str = "wire") -> dict[str, Any]:
+    """Return a copy of the OpenAPI document of `profile`, which is built once."""
+    return copy.deepcopy(cached_document(profile))
+
+
+@functools.cache
+def document_text(profile: str = "wire") -> str:
+    """Return the document of `profile` as JSON indented by two spaces, with a trailing newline."""
+    return json.dumps(cached_document(profile), indent=2) + "\n"
 
 
 @blueprint.get(DOCUMENT_PATH)
 def serve_document() -> Response:
     g.operation = OPERATIONS["openapi.serve_document"].operation_id
-    return Response(document_text(), content_type=JSON_MEDIA_TYPE)
+    # g.rendered is the live scenario as this request found it.
+    return Response(document_text(g.rendered.profile), content_type=JSON_MEDIA_TYPE)

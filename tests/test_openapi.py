@@ -1,29 +1,25 @@
-"""The OpenAPI document: valid, complete, true to the schemas, and true to what the server sends.
+"""The wire profile's OpenAPI document: valid, complete, true to the schemas, and true to what the server sends.
 
-Response bodies are checked with jsonschema after converting the document's
-OpenAPI 3.0 schemas to JSON Schema 2020-12: `nullable` becomes a "null" type
-and component references point into `$defs`.
+tests/openapi_helpers.py converts the document's schemas to JSON Schema and
+checks response bodies against them.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 from flask import Flask, g, request_finished
 from flask.testing import FlaskClient
-from jsonschema import Draft202012Validator
 from marshmallow import Schema
 from marshmallow import fields as mm_fields
 from openapi_spec_validator import validate
 from werkzeug.routing import Rule
-from werkzeug.test import TestResponse
 
 from coder_mock import openapi
-from coder_mock.app import create_app
-from coder_mock.catalog import Catalog, load_catalog
+from coder_mock.catalog import Catalog
+from coder_mock.differences import PROFILES
 from coder_mock.cli import main
 from coder_mock.schemas import admin as admin_schemas
 from coder_mock.schemas import fields
@@ -41,7 +37,20 @@ from coder_mock.schemas.general import (
 from coder_mock.schemas.scenario import OPERATIONS as SCENARIO_OPERATION_IDS
 from coder_mock.store import Store
 from coder_mock.wire import to_wire
-from conftest import BUILTIN_SCENARIOS, MEMBER_TOKEN, OWNER_ID, OWNER_TOKEN
+from conftest import BUILTIN_SCENARIOS
+from openapi_helpers import (
+    AUTH_HEADERS,
+    CSP_REPORT,
+    GENERAL_REQUESTS,
+    check_response,
+    find_operation,
+    override_catalog,
+    response_schema,
+    schema_errors,
+    send,
+    sweep_statuses,
+    to_json_schema,
+)
 
 PUBLIC, TOKEN, OWNER = "public", "token", "owner"
 TOKEN_SECURITY = [
@@ -92,112 +101,12 @@ ROOT_SCHEMAS: tuple[type[Schema], ...] = (
 )
 """The schemas the operations name. The components are these and every schema they nest."""
 
-CSP_REPORT = {"csp-report": {"document-uri": "https://coder.example.com/", "violated-directive": "img-src"}}
-TOO_LARGE_CSP_REPORT = json.dumps({"csp-report": {"document-uri": "x" * 70000}})
-
-GENERAL_REQUESTS: dict[str, tuple[str, str, str | None]] = {
-    "root": ("GET", "/api/v2/", None),
-    "root-without-slash": ("GET", "/api/v2", None),
-    "buildinfo": ("GET", "/api/v2/buildinfo", None),
-    "csp-report": ("POST", "/api/v2/csp/reports", json.dumps(CSP_REPORT)),
-    "csp-report-invalid-json": ("POST", "/api/v2/csp/reports", '{"csp-report": '),
-    "csp-report-not-object": ("POST", "/api/v2/csp/reports", '{"csp-report": 7}'),
-    "csp-report-too-large": ("POST", "/api/v2/csp/reports", TOO_LARGE_CSP_REPORT),
-    "deployment-config": ("GET", "/api/v2/deployment/config", None),
-    "deployment-ssh": ("GET", "/api/v2/deployment/ssh", None),
-    "deployment-stats": ("GET", "/api/v2/deployment/stats", None),
-    "experiments": ("GET", "/api/v2/experiments", None),
-    "experiments-available": ("GET", "/api/v2/experiments/available", None),
-    "updatecheck": ("GET", "/api/v2/updatecheck", None),
-    "tokenconfig-me": ("GET", "/api/v2/users/me/keys/tokens/tokenconfig", None),
-    "tokenconfig-owner-id": ("GET", f"/api/v2/users/{OWNER_ID}/keys/tokens/tokenconfig", None),
-    "tokenconfig-member-name": ("GET", "/api/v2/users/Member/keys/tokens/tokenconfig", None),
-    "tokenconfig-unknown-user": ("GET", "/api/v2/users/nobody/keys/tokens/tokenconfig", None),
-}
-AUTH_HEADERS = {
-    "no-token": {},
-    "member-token": {"Coder-Session-Token": MEMBER_TOKEN},
-    "owner-token": {"Coder-Session-Token": OWNER_TOKEN},
-}
-
-# OpenAPI 3.0 keywords that JSON Schema 2020-12 lacks or reads differently.
-OPENAPI_ONLY_KEYWORDS = {"nullable", "example", "discriminator", "xml", "externalDocs"}
-SCHEMA_LIST_KEYWORDS = {"allOf", "anyOf", "oneOf"}
-SCHEMA_KEYWORDS = {"items", "not", "additionalProperties"}
-
-
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
     return openapi.build_document()
 
 
 # --- converting OpenAPI 3.0 schemas to JSON Schema ---------------------------
-
-
-def unescape_pointer(token: str) -> str:
-    return token.replace("~1", "/").replace("~0", "~")
-
-
-def resolve(document: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
-    """Follow `$ref` links within the document until a node without one is reached."""
-    while "$ref" in node:
-        reference = node["$ref"]
-        assert reference.startswith("#/"), f"only local references are expected, got {reference}"
-        target: Any = document
-        for token in reference[2:].split("/"):
-            target = target[unescape_pointer(token)]
-        node = target
-    return node
-
-
-def to_json_schema(schema: Any) -> Any:
-    """Convert one OpenAPI 3.0 schema object to JSON Schema 2020-12, with component references into `$defs`."""
-    if not isinstance(schema, dict):
-        return schema
-    converted: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key in OPENAPI_ONLY_KEYWORDS:
-            continue
-        if key == "$ref":
-            prefix = "#/components/schemas/"
-            assert value.startswith(prefix), f"a schema may only reference a schema component, got {value}"
-            converted[key] = "#/$defs/" + value[len(prefix):]
-        elif key == "properties":
-            converted[key] = {name: to_json_schema(item) for name, item in value.items()}
-        elif key in SCHEMA_LIST_KEYWORDS:
-            converted[key] = [to_json_schema(item) for item in value]
-        elif key in SCHEMA_KEYWORDS:
-            converted[key] = to_json_schema(value)
-        else:
-            converted[key] = value
-
-    if not schema.get("nullable"):
-        return converted
-    if "type" not in converted:
-        return {"anyOf": [converted, {"type": "null"}]}
-    converted["type"] = [converted["type"], "null"]
-    if "enum" in converted:
-        converted["enum"] = [*converted["enum"], None]
-    return converted
-
-
-_validators: dict[str, Draft202012Validator] = {}
-
-
-def validator_for(document: dict[str, Any], schema: dict[str, Any]) -> Draft202012Validator:
-    """Return a validator for `schema`, built once per distinct schema because the `$defs` are large."""
-    key = json.dumps([document["components"]["schemas"], schema], sort_keys=True)
-    if key not in _validators:
-        root = to_json_schema(schema)
-        root["$defs"] = {name: to_json_schema(item) for name, item in document["components"]["schemas"].items()}
-        Draft202012Validator.check_schema(root)
-        _validators[key] = Draft202012Validator(root, format_checker=Draft202012Validator.FORMAT_CHECKER)
-    return _validators[key]
-
-
-def schema_errors(document: dict[str, Any], schema: dict[str, Any], body: Any) -> list[str]:
-    errors = validator_for(document, schema).iter_errors(body)
-    return [f"{error.json_path}: {error.message}" for error in errors]
 
 
 def test_converter_honours_nullable() -> None:
@@ -228,12 +137,16 @@ def test_document_is_valid_openapi(document: dict[str, Any]) -> None:
     assert document["openapi"] == "3.0.3"
 
 
-def test_document_is_built_once() -> None:
-    first = openapi.build_document()
+@pytest.mark.parametrize("profile", PROFILES)
+def test_document_is_built_once(profile: str) -> None:
+    openapi.build_document(profile)
+    misses = openapi.cached_document.cache_info().misses
+    first = openapi.build_document(profile)
     first["paths"].clear()
 
-    assert openapi.cached_document.cache_info().misses == 1
-    assert openapi.build_document()["paths"] != {}
+    assert openapi.build_document(profile)["paths"] != {}
+    assert openapi.cached_document.cache_info().misses == misses
+    assert openapi.wire_document.cache_info().misses == 1
 
 
 def test_security_schemes(document: dict[str, Any]) -> None:
@@ -520,32 +433,6 @@ def test_document_is_served(client: FlaskClient, document: dict[str, Any]) -> No
 # --- responses against the document ------------------------------------------
 
 
-def response_schema(document: dict[str, Any], operation: dict[str, Any], status: int) -> dict[str, Any]:
-    """Return the body schema the operation documents for an exact status code, failing when there is none."""
-    responses = operation["responses"]
-    assert str(status) in responses, f"{operation.get('operationId')} does not document status {status}"
-    documented = resolve(document, responses[str(status)])
-    return documented["content"]["application/json"]["schema"]
-
-
-def documented_operation(app: Flask, document: dict[str, Any], method: str, url: str) -> dict[str, Any]:
-    rule, arguments = app.url_map.bind("localhost").match(url.split("?")[0], method, return_rule=True)
-    return document["paths"][openapi.openapi_path(rule.rule)][method.lower()]
-
-
-def check_response(app: Flask, document: dict[str, Any], method: str, url: str, response: TestResponse) -> list[str]:
-    """Return the schema errors of `response` against the document, after checking its status and media type."""
-    operation = documented_operation(app, document, method, url)
-    schema = response_schema(document, operation, response.status_code)
-    assert response.mimetype == "application/json"
-    return schema_errors(document, schema, json.loads(response.get_data()))
-
-
-def send(client: FlaskClient, request: str, auth: str) -> TestResponse:
-    method, url, body = GENERAL_REQUESTS[request]
-    return client.open(url, method=method, data=body, headers=AUTH_HEADERS[auth])
-
-
 @pytest.mark.parametrize("request_name", sorted(GENERAL_REQUESTS))
 @pytest.mark.parametrize("auth", sorted(AUTH_HEADERS))
 @pytest.mark.parametrize("scenario", BUILTIN_SCENARIOS)
@@ -556,43 +443,21 @@ def test_general_response_matches_document(app: Flask, client: FlaskClient, stor
 
     response = send(client, request_name, auth)
 
-    assert check_response(app, document, method, url, response) == []
+    assert check_response(app, document, method, url, response, closed=True) == []
 
 
 @pytest.fixture(scope="module")
 def catalog_with_overrides(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
     """The built-ins plus scenarios whose overrides send a 404, a 418 and a 503."""
-    folder: Path = tmp_path_factory.mktemp("scenarios")
-    for name, status in (("not-found", 404), ("teapot", 418), ("unavailable", 503)):
-        (folder / f"{name}.yaml").write_text(
-            f"extends: default\ndescription: Every operation responds with {status}.\noverrides:\n  all: {{status: {status}}}\n"
-        )
-    return load_catalog([folder])
+    return override_catalog(tmp_path_factory.mktemp("scenarios"))
 
 
 def test_responses_reach_every_documented_status(catalog_with_overrides: Catalog, document: dict[str, Any]) -> None:
-    store = Store(catalog_with_overrides, "default")
-    app = create_app(store, quiet=True)
-    client = app.test_client()
-    seen: dict[str, set[str]] = {}
+    errors, seen = sweep_statuses(catalog_with_overrides, document, "wire", closed=True)
 
-    for scenario in (*BUILTIN_SCENARIOS, "not-found", "teapot", "unavailable"):
-        store.switch(scenario)
-        for auth in AUTH_HEADERS:
-            for request_name, (method, url, body) in GENERAL_REQUESTS.items():
-                response = send(client, request_name, auth)
-                operation = documented_operation(app, document, method, url)
-                status = str(response.status_code)
-                documented_as = status if status in operation["responses"] else status[0] + "XX"
-                schema = resolve(document, operation["responses"][documented_as])["content"]["application/json"]["schema"]
-
-                assert schema_errors(document, schema, response.get_json()) == [], f"{scenario} {auth} {request_name}"
-                if "operationId" in operation:
-                    seen.setdefault(operation["operationId"], set()).add(documented_as)
-
+    assert errors == []
     for operation_id, statuses in sorted(seen.items()):
-        operation = next(item[method] for item in document["paths"].values() for method in item
-                         if item[method].get("operationId") == operation_id)
+        operation = find_operation(document, operation_id)
         # 405 needs another method, so test_wrong_method_matches_document covers it.
         assert statuses == set(operation["responses"]) - {"405"}, operation_id
 
@@ -611,7 +476,7 @@ def test_wrong_method_matches_document(app: Flask, client: FlaskClient, document
     assert allowed == {method.upper() for method in methods}
     any_operation = next(iter(document["paths"][path].values()))
     schema = response_schema(document, any_operation, 405)
-    assert schema_errors(document, schema, response.get_json()) == []
+    assert schema_errors(document, schema, response.get_json(), closed=True) == []
 
 
 ADMIN_REQUESTS: dict[str, tuple[str, str, str | None]] = {
@@ -646,7 +511,7 @@ def test_admin_response_matches_document(app: Flask, client: FlaskClient, docume
     response = client.open(url, method=method, data=body)
 
     assert response.status_code == ADMIN_STATUSES.get(request_name, 200)
-    assert check_response(app, document, method, url, response) == []
+    assert check_response(app, document, method, url, response, closed=True) == []
 
 
 @pytest.mark.parametrize("request_name", ["switch", "switch-without-seed"])

@@ -8,7 +8,7 @@ response against these schemas.
 
 from __future__ import annotations
 
-from coder_mock.schemas.fields import Bool, CoderSchema, Int, NestedList, SemVer, String, StringList, UUID
+from coder_mock.schemas.fields import Bool, CoderSchema, Enum, Int, NestedList, SemVer, String, StringList, UUID
 
 
 class AdminSchema(CoderSchema):
@@ -34,6 +34,7 @@ class AdminScenario(AdminSchema):
 
     name = String()
     seed = Int()
+    profile = Enum("wire", "reference")
     description = String()
     version = SemVer()
 
@@ -63,10 +64,14 @@ class AdminScenarioList(AdminSchema):
 
 
 class AdminScenarioSwitch(AdminSchema):
-    """The request body of PUT /__admin/scenario. Without `seed`, the scenario's own seed is used."""
+    """The request body of PUT /__admin/scenario.
+
+    Without `seed`, the scenario's own seed is used; without `profile`, the current choice stays.
+    """
 
     name = String(required=True)
     seed = Int(metadata={"omitempty": True})
+    profile = Enum("wire", "reference", metadata={"omitempty": True})
 
 
 class AdminError(AdminSchema):
