@@ -29,6 +29,7 @@ URL_PATHS = (
     "notifications.webhook.endpoint",
 )
 HOST_PORT_PATHS = ("address", "prometheus.address", "pprof.address", "tls.address")
+REGEXP_PATHS = ("oidc.group_regex_filter",)
 STRUCT_PATHS = ("external_auth", "support.links")
 
 
@@ -250,7 +251,11 @@ def _object_schema_of(example: dict[str, Any], description: str) -> dict[str, An
     for key, value in example.items():
         json_type = next(name for python_type, name in _JSON_TYPES if isinstance(value, python_type))
         properties[key] = {"type": json_type}
-    return {"type": "object", "description": description, "properties": properties, "required": list(properties)}
+    schema = {"type": "object", "description": description, "properties": properties}
+    if properties:
+        # OpenAPI 3.0 does not allow an empty `required` list.
+        schema["required"] = list(properties)
+    return schema
 
 
 def _document_root_message(document: dict[str, Any]) -> None:
@@ -412,8 +417,9 @@ DIFFERENCES: tuple[Difference, ...] = (
     Difference(
         key="empty-fields-omitted",
         operation="GET /api/v2/deployment/config",
-        wire="omitempty fields of DeploymentValues and every empty field of serpent.Option left out",
-        reference="every field shown",
+        wire="omitempty fields of DeploymentValues and every empty field of serpent.Option left out,"
+        " and lists and maps never set sent as null",
+        reference="every field shown, with [] and {} for empty lists and maps",
         operation_id="get-deployment-config",
         to_reference=_show_every_config_field,
         document=_document_every_config_field,
@@ -440,6 +446,15 @@ DIFFERENCES: tuple[Difference, ...] = (
         document=_document_objects_at(
             HOST_PORT_PATHS, "HostPort", host_port_object(""), "serpent.HostPort as the API reference shows it."
         ),
+    ),
+    Difference(
+        key="regexp-objects",
+        operation="GET /api/v2/deployment/config",
+        wire="serpent.Regexp values (oidc.group_regex_filter) as the pattern string",
+        reference="an object with no documented properties",
+        operation_id="get-deployment-config",
+        to_reference=_replace_at(REGEXP_PATHS, lambda value: {}),
+        document=_document_objects_at(REGEXP_PATHS, "Regexp", {}, "serpent.Regexp as the API reference shows it."),
     ),
     Difference(
         key="struct-values-unwrapped",
