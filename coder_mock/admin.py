@@ -14,6 +14,7 @@ from flask import Blueprint, Response, current_app, g, request
 from coder_mock import gojson
 from coder_mock.differences import PROFILES
 from coder_mock.rendering import Rendered
+from coder_mock.schemas.fields import INT64_MAX, INT64_MIN
 from coder_mock.schemas.scenario import NAME_PATTERN
 from coder_mock.store import Store, UnknownScenario
 
@@ -86,6 +87,10 @@ def switch_scenario() -> Response:
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         return problem(400, "Request body must be valid JSON.",
                        detail=f'{error}; send {{"name": "<scenario>", "seed": <optional integer>}}.')
+    except (RecursionError, ValueError):
+        # Python's parser gives up on very deep nesting and on integers of thousands of digits.
+        return problem(400, "Request body must be a small JSON object.",
+                       detail='Send {"name": "<scenario>", "seed": <optional integer>}.')
     if not isinstance(body, dict):
         return problem(400, 'Request body must be a JSON object such as {"name": "outdated"}.')
 
@@ -103,6 +108,8 @@ def switch_scenario() -> Response:
                        available=state.catalog.names())
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         return problem(400, f'Invalid "seed" {json.dumps(seed)}: give an integer or leave it out.')
+    if seed is not None and not INT64_MIN <= seed <= INT64_MAX:
+        return problem(400, f'Invalid "seed" {seed}: outside the range of a 64-bit integer, as in scenario files.')
     profile = body.get("profile")
     if profile is not None and profile not in PROFILES:
         return problem(400, f'Invalid "profile" {json.dumps(profile)}: use "wire" or "reference", or leave it out.')

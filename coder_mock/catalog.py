@@ -148,7 +148,7 @@ class Catalog:
             origins = {(key,): path for key in document}
             return Merged(document, origins, [path])
         if not isinstance(parent, str) or parent not in files:
-            known = ", ".join(sorted(files))
+            known = ", ".join(sorted(name for name in files if NAME_PATTERN.match(name)))
             raise FileProblem([f"{display_path(path)}: extends: unknown scenario {json.dumps(parent)}; use one of {known}."])
         if parent in chain + (name,):
             cycle = " -> ".join(chain + (name, parent))

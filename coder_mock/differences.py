@@ -417,7 +417,7 @@ DIFFERENCES: tuple[Difference, ...] = (
     Difference(
         key="empty-fields-omitted",
         operation="GET /api/v2/deployment/config",
-        wire="omitempty fields of DeploymentValues and every empty field of serpent.Option left out,"
+        wire="omitempty fields of DeploymentValues and every empty serpent.Option field but the value left out,"
         " and lists and maps never set sent as null",
         reference="every field shown, with [] and {} for empty lists and maps",
         operation_id="get-deployment-config",
@@ -486,7 +486,7 @@ DIFFERENCES: tuple[Difference, ...] = (
     Difference(
         key="hostname-suffix",
         operation="GET /api/v2/deployment/ssh",
-        wire='hostname_suffix ("coder", no leading dot) on servers from v2.22; older servers leave it out',
+        wire='hostname_suffix ("coder", no leading dot) on servers from v2.22; older release versions leave it out',
         reference="no hostname_suffix, as the servers before v2.22 that the reference describes",
         operation_id="ssh-config",
         to_reference=_without("hostname_suffix"),

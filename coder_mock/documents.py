@@ -56,6 +56,8 @@ def read_document(path: Path) -> Any:
         return yamlsource.load(text)
     except yaml.constructor.ConstructorError as error:
         line = error.problem_mark.line + 1 if error.problem_mark else "?"
+        if (error.problem or "").startswith("duplicate key"):
+            raise FileProblem([f"{shown}: line {line}: {error.problem}."]) from None
         tag = (error.problem or "").split("tag '")[-1].rstrip("'")
         raise FileProblem(
             [

@@ -85,15 +85,13 @@ class Filler:
         return self.random(path).random() < probability
 
 
-def api_version(filler: Filler, path: str, major: int) -> str:
-    return f"{major}.{filler.count(path, 0, 6)}"
-
-
 GENERATORS: dict[str, Callable[[Filler, str], object]] = {
     "uuid": lambda filler, path: filler.uuid(path),
     "telemetry": lambda filler, path: filler.chance(path, 0.7),
-    "agent_api_version": lambda filler, path: api_version(filler, path, 1),
-    "provisioner_api_version": lambda filler, path: api_version(filler, path, 1),
+    # coderd sends fixed API versions for a release: the REST agent API is
+    # "1.0", and v2.21's provisioner protocol is "1.4".
+    "agent_api_version": lambda filler, path: "1.0",
+    "provisioner_api_version": lambda filler, path: "1.4",
     "vapid_key": lambda filler, path: filler.vapid_key(path),
     "small_count": lambda filler, path: filler.count(path, 0, 12),
     "count": lambda filler, path: filler.count(path, 0, 250),

@@ -270,7 +270,9 @@ OPERATIONS: dict[str, OperationDoc] = {
 
 
 def always_sent(schema: Schema, schema_field: mm_fields.Field) -> bool:
-    """Return whether `to_wire` writes the field whatever its value."""
+    """Return whether `to_wire` writes the field whatever its value and server version."""
+    if schema_field.metadata.get("since"):
+        return False
     if isinstance(schema_field, fields.Nested) and not getattr(schema, "omit_empty", False):
         return True
     return not omits_empty(schema, schema_field)

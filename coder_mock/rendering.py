@@ -33,7 +33,7 @@ from coder_mock.wire import (
     sort_maps,
     to_wire,
 )
-from coder_mock.world import MISSING, UserRecord, World, get_path, set_path
+from coder_mock.world import MISSING, UserRecord, World, get_path, sends_hostname_suffix, set_path
 
 
 OVERRIDE_DEFAULTS: dict[int, dict[str, str]] = {
@@ -171,6 +171,13 @@ def show_every_option_field(entry: dict[str, Any]) -> dict[str, Any]:
     return full
 
 
+def render_ssh_config(world: World) -> dict[str, Any]:
+    body = to_wire(SSHConfigResponse(), world.ssh)
+    if not sends_hostname_suffix(world.buildinfo["version"]):
+        del body["hostname_suffix"]
+    return body
+
+
 def render_deployment_config(world: World) -> dict[str, Any]:
     config = to_wire(DeploymentValues(), blank_secrets(world.config))
     return {"config": config, "options": render_options(world)}
@@ -210,7 +217,7 @@ def render(world: World, profile: str = "wire") -> Rendered:
         "build-info": to_wire(BuildInfoResponse(), world.buildinfo),
         "report-csp-violations": "ok",
         "get-deployment-config": render_deployment_config(world),
-        "ssh-config": to_wire(SSHConfigResponse(), world.ssh),
+        "ssh-config": render_ssh_config(world),
         "get-enabled-experiments": world.experiments,
         "get-safe-experiments": {"safe": world.safe_experiments},
         "update-check": to_wire(UpdateCheckResponse(), world.update_check),

@@ -271,7 +271,33 @@ def build_stats(inputs: Inputs, config: dict[str, Any], time: GoTime, seed: int)
         )
     filled = fill(DeploymentStats(), stats, filler)
     filled.update(aggregated_from=aggregated, collected_at=collected, next_update_at=next_update)
+    quiet_without_workspaces(filled, stats)
     return filled
+
+
+def quiet_without_workspaces(filled: dict[str, Any], given: dict[str, Any]) -> None:
+    """Zero generated sessions and traffic when no workspace runs, since agents report both."""
+    if filled["workspaces"]["running"] != 0:
+        return
+    given_workspaces = given.get("workspaces", {})
+    for key in ("rx_bytes", "tx_bytes"):
+        if key not in given_workspaces:
+            filled["workspaces"][key] = 0
+    given_sessions = given.get("session_count", {})
+    for key in filled["session_count"]:
+        if key not in given_sessions:
+            filled["session_count"][key] = 0
+
+
+HOSTNAME_SUFFIX_SINCE = SSHConfigResponse().fields["hostname_suffix"].metadata["since"]
+"""The first release whose GET /deployment/ssh sends hostname_suffix."""
+
+
+def sends_hostname_suffix(version: str) -> bool:
+    """Return whether a server of `version` sends hostname_suffix; development builds are the newest."""
+    if "-devel" in version:
+        return True
+    return semver.is_current(version, HOSTNAME_SUFFIX_SINCE)
 
 
 def read_experiments(raw: list[str], safe: list[str]) -> list[str]:
@@ -353,7 +379,16 @@ def build_world(inputs: Inputs, seed: int | None = None) -> World:
     experiments = read_experiments(config["experiments"] or [], safe)
     if "web-push" not in experiments:
         # coderd's web push dispatcher is a no-op with an empty key unless the experiment is on.
-        buildinfo.setdefault("webpush_public_key", "")
+        if buildinfo.get("webpush_public_key"):
+            build_file, _ = inputs.fixture("buildinfo")
+            raise FileProblem(
+                [
+                    f"{_where(build_file, 'webpush_public_key')}: a key is given but the web-push experiment"
+                    " is off, and coderd then sends an empty key; enable web-push in deployment.experiments"
+                    " or remove the key."
+                ]
+            )
+        buildinfo["webpush_public_key"] = ""
     buildinfo = fill(BuildInfoResponse(), buildinfo, Filler(seed, "build-info"))
 
     _, ssh_fixture = inputs.fixture("deployment-ssh")

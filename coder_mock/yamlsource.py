@@ -64,6 +64,22 @@ def _construct_timestamp(loader: SourceLoader, node: yaml.ScalarNode) -> str:
     return loader.construct_scalar(node)
 
 
+def _construct_mapping(loader: SourceLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    # YAML lets a later duplicate key win silently; a fixture author almost
+    # never means that, so it is an error here.
+    seen = set()
+    for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            continue
+        if key_node.value in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key_node.value!r}; keep one of them", key_node.start_mark
+            )
+        seen.add(key_node.value)
+    return yaml.SafeLoader.construct_mapping(loader, node)
+
+
+SourceLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 SourceLoader.add_constructor("tag:yaml.org,2002:float", _construct_float)
 SourceLoader.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
 SourceLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)

@@ -21,7 +21,7 @@ from conftest import BUILTIN_SCENARIOS
 
 SCENARIOS_DIR = Path(__file__).resolve().parents[1] / "scenarios"
 JSON = "application/json; charset=utf-8"
-DEFAULT_VERSION = "v2.21.3+f724638"
+DEFAULT_VERSION = "v2.22.1+f724638"
 DEV_BUILD_VERSION = "v0.0.0-devel+4bd8c1e"
 DEFAULT_DESCRIPTION = "A healthy release deployment with update checks off."
 DEV_BUILD_DESCRIPTION = "A development build (v0.0.0-devel) that every release is newer than."

@@ -87,7 +87,7 @@ def test_user_scenario_replaces_builtin(
     user_folders: tuple[Path, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
     scenarios, fixtures = user_folders
-    write(scenarios, "default.yaml", f"description: My default.\nseed: 3\nusers:\n  - username: me\n    roles: [owner]\n    tokens:\n      - token: {GOOD_TOKEN}\n")
+    write(scenarios, "default.yaml", f"description: My default.\nseed: 3\nusers:\n  - username: alice\n    roles: [owner]\n    tokens:\n      - token: {GOOD_TOKEN}\n")
 
     with caplog.at_level(logging.WARNING, logger="coder_mock.catalog"):
         catalog = load_catalog([scenarios], [fixtures])
@@ -103,7 +103,7 @@ def test_user_scenario_replaces_builtin(
     ]
     # Built-ins that extend `default` now inherit from the user's file.
     assert catalog.entries["outdated"].inputs.scenario["users"] == [
-        {"username": "me", "roles": ["owner"], "tokens": [{"token": GOOD_TOKEN}]}
+        {"username": "alice", "roles": ["owner"], "tokens": [{"token": GOOD_TOKEN}]}
     ]
 
 
@@ -163,7 +163,7 @@ def test_extends_needs_own_description(user_folders: tuple[Path, Path]) -> None:
 
     catalog = load_catalog([scenarios], [fixtures])
 
-    assert catalog.rejected == {"quiet": ["my-scenarios/quiet.yaml: description: Missing data for required field."]}
+    assert catalog.rejected == {"quiet": ["my-scenarios/quiet.yaml: description: missing: add this key with a string."]}
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,7 @@ ACCESS_LINE = re.compile(
     r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO coder_mock\.access: (\S+) (\S+) (\d{3}) (\S+) \d+\.\dms$"
 )
 SIGNED_OUT = "You are signed out or your session has expired. Please sign in again to continue."
-DEFAULT_VERSION = "v2.21.3+f724638"
+DEFAULT_VERSION = "v2.22.1+f724638"
 DEV_BUILD_VERSION = "v0.0.0-devel+4bd8c1e"
 
 

@@ -186,7 +186,7 @@ def test_empty_document_loads_empty() -> None:
         ({"_schema": ["top problem"]}, {}, ["f.yaml: (top level): top problem"]),
         ({"a": {"_schema": ["nested problem"], 0: ["at index"]}}, {}, ["f.yaml: a: nested problem", "f.yaml: a[0]: at index"]),
         ({"b": [{"c": ["deep"]}]}, {}, ["f.yaml: b.c: deep"]),
-        ({"a": ["invalid value: expected a mapping."]}, {"a": [1]}, ["f.yaml: a: invalid value a list: expected a mapping."]),
+        ({"a": ["invalid value: expected a mapping."]}, {"a": [1]}, ["f.yaml: a: invalid value [1]: expected a mapping."]),
         ({"a": {1: ["invalid value: expected a mapping."]}}, {"a": [0, "x"]}, ['f.yaml: a[1]: invalid value "x": expected a mapping.']),
         ({"gone": ["invalid value: expected a mapping."]}, {}, ["f.yaml: gone: invalid value null: expected a mapping."]),
     ],
@@ -286,12 +286,12 @@ def test_full_scenario_loads() -> None:
 @pytest.mark.parametrize(
     ("text", "lines"),
     [
-        ("seed: 1\n", [f"{SHOWN}: description: Missing data for required field."]),
-        ("", [f"{SHOWN}: description: Missing data for required field."]),
+        ("seed: 1\n", [f"{SHOWN}: description: missing: add this key with a string."]),
+        ("", [f"{SHOWN}: description: missing: add this key with a string."]),
         (
             "descripton: x.\n",
             [
-                f"{SHOWN}: description: Missing data for required field.",
+                f"{SHOWN}: description: missing: add this key with a string.",
                 f'{SHOWN}: descripton: unknown key "descripton": did you mean "description"? Rename it.',
             ],
         ),
@@ -300,7 +300,7 @@ def test_full_scenario_loads() -> None:
             "description: x.\nversoin: 2\n",
             [f'{SHOWN}: versoin: unknown key "versoin": remove it; the keys allowed here are {SCENARIO_KEYS}.'],
         ),
-        ("- description: x.\n", [f"{SHOWN}: (top level): invalid value a list: expected a mapping."]),
+        ("- description: x.\n", [f'{SHOWN}: (top level): invalid value [{{"description": "x."}}]: expected a mapping.']),
         (
             "description: x.\nseed: 1.0\n",
             [f"{SHOWN}: seed: invalid value 1.0: expected an integer; write 1 without the fraction."],
@@ -423,7 +423,7 @@ def test_override_status_inside_range(status: int) -> None:
     [
         (
             "description: x.\noverrides:\n  build-info: {message: hi}\n",
-            [f"{SHOWN}: overrides.build-info.status: Missing data for required field."],
+            [f"{SHOWN}: overrides.build-info.status: missing: add this key with an integer."],
         ),
         (
             "description: x.\noverrides:\n  build-info: {status: 404.0}\n",
@@ -487,7 +487,7 @@ def test_fixtures_section_rejections(text: str, lines: list[str]) -> None:
         ),
         (
             'description: x.\ndeployment:\n  latest_release: {url: "https://example.com"}\n',
-            [f"{SHOWN}: deployment.latest_release.version: Missing data for required field."],
+            [f"{SHOWN}: deployment.latest_release.version: missing: add this key with a SemVer version with a leading v."],
         ),
         (
             "description: x.\ndeployment:\n  experiments: [1]\n",
@@ -501,3 +501,26 @@ def test_fixtures_section_rejections(text: str, lines: list[str]) -> None:
 )
 def test_deployment_section_rejections(text: str, lines: list[str]) -> None:
     assert scenario_lines(text) == lines
+
+
+def test_duplicate_yaml_key_rejected() -> None:
+    assert read_lines("dup.yaml", "seed: 1\ndescription: x.\nseed: 2\n") == [
+        "dup.yaml: line 3: duplicate key 'seed'; keep one of them."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("username", "line"),
+    [
+        ("me", f'{SHOWN}: users[0].username: invalid username "me": {{user}} "me" always means the caller;'
+               " pick another name."),
+        ("bad user!", f'{SHOWN}: users[0].username: invalid username "bad user!": Coder usernames are up to 32'
+                      ' letters and digits, with single dashes between them, such as "alice-dev".'),
+    ],
+)
+def test_username_rules(username: str, line: str) -> None:
+    text = (
+        f'description: x.\nusers:\n  - username: "{username}"\n    roles: [member]\n'
+        "    tokens: [{token: abcde12345-abcdefghijklmnopqrstuv}]\n"
+    )
+    assert scenario_lines(text) == [line]

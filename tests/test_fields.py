@@ -159,7 +159,7 @@ def test_bool_field_accepts_yaml_booleans(text: str, value: bool) -> None:
         (
             "buildinfo",
             "upgrade_message: [a]\n",
-            [f"{SHOWN}: upgrade_message: invalid value a list: expected a string. Quote the value."],
+            [f"{SHOWN}: upgrade_message: invalid value [\"a\"]: expected a string. Quote the value."],
         ),
         (
             "buildinfo",
@@ -197,13 +197,14 @@ def test_string_field_rejections(kind: str, text: str, lines: list[str]) -> None
             [f"{SHOWN}: workspaces.tx_bytes: invalid value -9223372036854775809: outside the range of a 64-bit integer."],
         ),
         ("session_count: {ssh: 1.5}\n", [f"{SHOWN}: session_count.ssh: invalid value 1.5: expected an integer."]),
+        ("workspaces: {running: -5}\n", [f"{SHOWN}: workspaces.running: invalid value -5: expected 0 or more."]),
     ],
 )
 def test_int_field_rejections(text: str, lines: list[str]) -> None:
     assert rejection_lines("deployment-stats", text) == lines
 
 
-@pytest.mark.parametrize("number", [9223372036854775807, -9223372036854775808, 0])
+@pytest.mark.parametrize("number", [9223372036854775807, 0])
 def test_int_field_range_edges(number: int) -> None:
     loaded = load_fixture("deployment-stats", f"workspaces: {{rx_bytes: {number}}}\n")
     assert loaded == {"workspaces": {"rx_bytes": number}}
@@ -363,7 +364,7 @@ def test_struct_list_names_value(text: str, value: str) -> None:
         ),
         (
             "ssh_config_options: [a]\n",
-            [f"{SHOWN}: ssh_config_options: invalid value a list: expected a mapping of strings to strings."],
+            [f"{SHOWN}: ssh_config_options: invalid value [\"a\"]: expected a mapping of strings to strings."],
         ),
     ],
 )
@@ -381,7 +382,7 @@ def test_string_map_rejections(text: str, lines: list[str]) -> None:
         ),
         (
             "config:\n  oidc: {auth_url_params: [1]}\n",
-            [f"{SHOWN}: config.oidc.auth_url_params: invalid value a list: expected a mapping with string keys."],
+            [f"{SHOWN}: config.oidc.auth_url_params: invalid value [1]: expected a mapping with string keys."],
         ),
         (
             'config:\n  access_url: "coder.example.com"\n',
@@ -445,10 +446,10 @@ def test_unknown_key_rejections(kind: str, text: str, lines: list[str]) -> None:
     ("kind", "text", "lines"),
     [
         ("deployment-stats", "workspaces: 5\n", [f"{SHOWN}: workspaces: invalid value 5: expected a mapping."]),
-        ("deployment-stats", "workspaces: [1]\n", [f"{SHOWN}: workspaces: invalid value a list: expected a mapping."]),
+        ("deployment-stats", "workspaces: [1]\n", [f"{SHOWN}: workspaces: invalid value [1]: expected a mapping."]),
         ("deployment-stats", "workspaces: null\n", [f"{SHOWN}: workspaces: invalid value null: expected a mapping."]),
         ("deployment-config", "config: 5\n", [f"{SHOWN}: config: invalid value 5: expected a mapping."]),
-        ("buildinfo", "- 1\n", [f"{SHOWN}: (top level): invalid value a list: expected a mapping."]),
+        ("buildinfo", "- 1\n", [f"{SHOWN}: (top level): invalid value [1]: expected a mapping."]),
         ("buildinfo", "just text\n", [f'{SHOWN}: (top level): invalid value "just text": expected a mapping.']),
     ],
 )
@@ -536,7 +537,6 @@ def test_gotime_formats_like_go(text: str, rfc3339: str, go_string: str) -> None
     ("text", "message"),
     [
         ("2025-01-01T00:00:00", f'invalid timestamp "2025-01-01T00:00:00": it has no time zone. Add Z for UTC, as in "2025-01-01T00:00:00Z", or an offset such as +02:00.'),
-        ("2025-01-01T00:00:00.1234567891Z", f'invalid timestamp "2025-01-01T00:00:00.1234567891Z": {RFC3339_HELP}'),
         # Go's time.Parse with the RFC 3339 layout takes only upper-case T and Z.
         ("2025-01-01t00:00:00z", f'invalid timestamp "2025-01-01t00:00:00z": {RFC3339_HELP}'),
         ("2025-01-01T00:00:00+0100", f'invalid timestamp "2025-01-01T00:00:00+0100": {RFC3339_HELP}'),
@@ -639,8 +639,8 @@ def test_timestamp_serializes_rfc3339(value: GoTime | None, serialized: str | No
         (None, "null"),
         (5, "5"),
         (2.5, "2.5"),
-        ({"a": 1}, "a mapping"),
-        ([1], "a list"),
+        ({"a": 1}, '{"a": 1}'),
+        ([1], "[1]"),
     ],
 )
 def test_written_shows_source_text(value: Any, text: str) -> None:
@@ -664,3 +664,15 @@ def test_builtin_fixtures_validate(kind: str, path: Path) -> None:
     document = read_document(path)
     loaded = load_with(FIXTURE_SCHEMAS[kind](), document, path)
     assert set(loaded) == set(plain(document))
+
+
+def test_negative_duration_rejected() -> None:
+    assert rejection_lines("deployment-config", "config:\n  session_lifetime: {max_token_lifetime: -1}\n") == [
+        f"{SHOWN}: config.session_lifetime.max_token_lifetime: invalid value -1: no Coder setting takes a"
+        " negative duration; give 0 or more."
+    ]
+
+
+def test_long_fraction_truncated_to_nanoseconds() -> None:
+    moment = GoTime.parse("2024-01-02T00:00:00.123456789123Z")
+    assert moment.rfc3339() == "2024-01-02T00:00:00.123456789Z"

@@ -69,16 +69,16 @@ STATS_SCENARIOS = tuple(name for name in SERVING_SCENARIOS if name != "stats-pro
 
 # The build version each scenario's buildinfo fixture gives.
 BUILD_VERSIONS = {
-    "default": "v2.21.3+f724638",
+    "default": "v2.22.1+f724638",
     "dev-build": "v0.0.0-devel+4bd8c1e",
-    "experiments": "v2.21.3+f724638",
-    "minimal": "v2.21.3+f724638",
-    "outdated": "v2.21.3+f724638",
-    "rate-limited": "v2.21.3+f724638",
+    "experiments": "v2.22.1+f724638",
+    "minimal": "v2.22.1+f724638",
+    "outdated": "v2.22.1+f724638",
+    "rate-limited": "v2.22.1+f724638",
     "release-candidate": "v2.22.0-rc.1",
-    "server-errors": "v2.21.3+f724638",
-    "stats-processing": "v2.21.3+f724638",
-    "unlimited-token-lifetime": "v2.21.3+f724638",
+    "server-errors": "v2.22.1+f724638",
+    "stats-processing": "v2.22.1+f724638",
+    "unlimited-token-lifetime": "v2.22.1+f724638",
 }
 
 CSP_REPORT = (

@@ -18,7 +18,7 @@ from coder_mock.catalog import Catalog
 from coder_mock.server import bind
 from coder_mock.store import Store, UnknownScenario
 
-DEFAULT_VERSION = "v2.21.3+f724638"
+DEFAULT_VERSION = "v2.22.1+f724638"
 DEV_BUILD_VERSION = "v0.0.0-devel+4bd8c1e"
 PATHS = {"/api/v2/buildinfo": "build-info", "/api/v2/updatecheck": "update-check"}
 

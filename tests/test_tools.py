@@ -30,7 +30,7 @@ BROKEN_PROJECT_LINES = [
     f"proj/fixtures/loose.yaml: the file is not in a fixture kind subfolder; move it into one of {KINDS}.",
     f'proj/fixtures/widgets/thing.yaml: unknown fixture kind "widgets" (the subfolder name); move the file'
     f" into one of {KINDS}.",
-    "proj/scenarios/typo.yaml: description: Missing data for required field.",
+    "proj/scenarios/typo.yaml: description: missing: add this key with a string.",
     'proj/scenarios/typo.yaml: descripton: unknown key "descripton": did you mean "description"? Rename it.',
 ]
 BROKEN_PROJECT_SUMMARY = "7 problems in 6 files; 1 scenario valid, 2 rejected (old, typo)."
@@ -52,7 +52,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     write(root, "fixtures/buildinfo/unused.yaml", 'telemetry: "no"\n')
     write(root, "fixtures/widgets/thing.yaml", "anything: 1\n")
     write(root, "fixtures/loose.yaml", "x: 1\n")
-    write(root, "fixtures/buildinfo/good.yaml", 'version: "v2.21.3+f724638"\n')
+    write(root, "fixtures/buildinfo/good.yaml", 'version: "v2.22.1+f724638"\n')
     write(root, "fixtures/buildinfo/README.md", "Not a fixture: only .yaml, .yml and .json files are checked.\n")
     write(root, "fixtures/.hidden/ignored.yaml", "x: 1\n")
     write(
@@ -234,7 +234,7 @@ def test_show_build_info_exact(catalog: Catalog, capsysbinary: pytest.CaptureFix
         b"HTTP/1.1 200 OK\n"
         + f"Content-Length: {len(body)}\n".encode()
         + b"Content-Type: application/json; charset=utf-8\n"
-        b"X-Coder-Build-Version: v2.21.3+f724638\n"
+        b"X-Coder-Build-Version: v2.22.1+f724638\n"
         b"X-Content-Type-Options: nosniff\n"
         b"\n" + body
     )

@@ -246,7 +246,7 @@ def assert_rejected_only(catalog: Catalog, name: str, lines: list[str]) -> None:
 
 def test_dashboard_url_against_builtin_config(user_dirs: Path) -> None:
     write_yaml(user_dirs / "fx" / "buildinfo" / "dash.yaml",
-               {"version": "v2.21.3+f724638", "dashboard_url": "https://other.example.com"})
+               {"version": "v2.22.1+f724638", "dashboard_url": "https://other.example.com"})
     write_yaml(user_dirs / "sc" / "dash.yaml",
                {"extends": "default", "description": "Mismatched URLs.", "fixtures": {"buildinfo": "buildinfo/dash.yaml"}})
 
@@ -457,3 +457,40 @@ def test_token_default_expiry_within_maximum(user_dirs: Path) -> None:
     # default_token_lifetime is one hour after the scenario time of 2025-04-17T12:00:00Z.
     assert users["admin"].tokens["adminToken-coderMockAdminSecret01"].rfc3339() == "2025-04-17T13:00:00Z"
     assert users["member"].tokens["memberTokn-coderMockMemberSecret1"].rfc3339() == "2025-04-17T13:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("version", "sends"),
+    [("v2.21.3+abc1234", False), ("v2.22.0+abc1234", True), ("v2.22.0-rc.1", True), ("v0.0.0-devel+abc1234", True)],
+)
+def test_hostname_suffix_follows_version(user_dirs: Path, version: str, sends: bool) -> None:
+    write_yaml(user_dirs / "fx" / "buildinfo" / "versioned.yaml", {"version": version})
+    write_yaml(user_dirs / "sc" / "versioned.yaml",
+               {"extends": "default", "description": "A versioned server.", "fixtures": {"buildinfo": "buildinfo/versioned.yaml"}})
+
+    ssh = body(load_user_catalog(user_dirs).rendered("versioned"), "ssh-config")
+
+    assert ("hostname_suffix" in ssh) is sends
+
+
+def test_webpush_key_needs_experiment(user_dirs: Path) -> None:
+    write_yaml(user_dirs / "fx" / "buildinfo" / "push.yaml", {"webpush_public_key": "BKey"})
+    write_yaml(user_dirs / "sc" / "push.yaml",
+               {"extends": "default", "description": "A key without the experiment.", "fixtures": {"buildinfo": "buildinfo/push.yaml"}})
+
+    assert_rejected_only(load_user_catalog(user_dirs), "push", [
+        "fx/buildinfo/push.yaml: webpush_public_key: a key is given but the web-push experiment is off, and"
+        " coderd then sends an empty key; enable web-push in deployment.experiments or remove the key."
+    ])
+
+
+def test_no_sessions_without_running_workspaces(user_dirs: Path) -> None:
+    write_yaml(user_dirs / "fx" / "deployment-stats" / "idle.yaml", {"workspaces": {"running": 0}})
+    write_yaml(user_dirs / "sc" / "idle.yaml",
+               {"extends": "default", "description": "No workspace runs.", "fixtures": {"deployment-stats": "deployment-stats/idle.yaml"}})
+
+    stats = body(load_user_catalog(user_dirs).rendered("idle"), "get-deployment-stats")
+
+    assert stats["session_count"] == {"vscode": 0, "ssh": 0, "jetbrains": 0, "reconnecting_pty": 0}
+    assert stats["workspaces"]["rx_bytes"] == 0
+    assert stats["workspaces"]["tx_bytes"] == 0

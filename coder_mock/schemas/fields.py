@@ -28,7 +28,7 @@ _SEMVER = re.compile(
     r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$"
 )
 _RFC3339 = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
+    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
     r"(?:(Z)|([+-])(\d{2}):(\d{2}))?$"
 )
 
@@ -45,10 +45,9 @@ def written(value: Any) -> str:
         return "null"
     if isinstance(value, (int, float)):
         return repr(value)
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
+    if isinstance(value, (dict, list)):
+        text = json.dumps(value, default=str)
+        return text if len(text) <= 80 else text[:77] + "..."
     return repr(value)
 
 
@@ -82,6 +81,7 @@ class CoderField(fields.Field):
         kwargs["error_messages"].setdefault(
             "null", f"invalid value null: expected {self.type_name}; leave the key out instead."
         )
+        kwargs["error_messages"].setdefault("required", f"missing: add this key with {self.type_name}.")
         super().__init__(**kwargs)
         self.secret = secret
         self.fake = fake
@@ -118,7 +118,17 @@ class Bool(CoderField):
 class Int(CoderField):
     type_name = "an integer"
 
+    def __init__(self, *, minimum: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.minimum = minimum
+
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> int:
+        number = self._integer(value)
+        if self.minimum is not None and number < self.minimum:
+            raise ValidationError(f"invalid value {number}: expected {self.minimum} or more.")
+        return number
+
+    def _integer(self, value: Any) -> int:
         if not _is_int(value):
             if isinstance(value, SourceFloat) and float(value).is_integer():
                 raise ValidationError(
@@ -161,7 +171,12 @@ class Duration(Int):
                 f"invalid value {written(value)}: a duration is an integer number of nanoseconds"
                 " (30s is 30000000000), not a string."
             )
-        return super()._deserialize(value, attr, data, **kwargs)
+        nanoseconds = super()._deserialize(value, attr, data, **kwargs)
+        if nanoseconds < 0:
+            raise ValidationError(
+                f"invalid value {nanoseconds}: no Coder setting takes a negative duration; give 0 or more."
+            )
+        return nanoseconds
 
 
 class SemVer(String):
@@ -247,7 +262,8 @@ class GoTime:
             raise ValidationError(
                 f"invalid timestamp {written(text)}: in UTC it falls before year 1; use a later time."
             ) from None
-        nanos = int((fraction or "").ljust(9, "0"))
+        # Go reads any number of fraction digits and keeps nanoseconds.
+        nanos = int((fraction or "")[:9].ljust(9, "0"))
         return cls(moment, nanos)
 
     def shifted(self, nanoseconds: int) -> "GoTime":

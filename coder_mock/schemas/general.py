@@ -68,7 +68,8 @@ class SSHConfigResponse(CoderSchema):
     """
 
     hostname_prefix = String()
-    hostname_suffix = String()
+    # Sent by servers from v2.22 on; rendering leaves it out for older versions.
+    hostname_suffix = String(metadata={"since": "v2.22.0"})
     ssh_config_options = StringMap()
 
 
@@ -82,23 +83,23 @@ class WorkspaceConnectionLatencyMS(CoderSchema):
 class WorkspaceDeploymentStats(CoderSchema):
     """codersdk.WorkspaceDeploymentStats."""
 
-    pending = Int(fake="small_count")
-    building = Int(fake="small_count")
-    running = Int(fake="count")
-    failed = Int(fake="small_count")
-    stopped = Int(fake="count")
+    pending = Int(fake="small_count", minimum=0)
+    building = Int(fake="small_count", minimum=0)
+    running = Int(fake="count", minimum=0)
+    failed = Int(fake="small_count", minimum=0)
+    stopped = Int(fake="count", minimum=0)
     connection_latency_ms = Nested(WorkspaceConnectionLatencyMS)
-    rx_bytes = Int(fake="byte_total")
-    tx_bytes = Int(fake="byte_total")
+    rx_bytes = Int(fake="byte_total", minimum=0)
+    tx_bytes = Int(fake="byte_total", minimum=0)
 
 
 class SessionCountDeploymentStats(CoderSchema):
     """codersdk.SessionCountDeploymentStats."""
 
-    vscode = Int(fake="count")
-    ssh = Int(fake="count")
-    jetbrains = Int(fake="small_count")
-    reconnecting_pty = Int(fake="small_count")
+    vscode = Int(fake="count", minimum=0)
+    ssh = Int(fake="count", minimum=0)
+    jetbrains = Int(fake="small_count", minimum=0)
+    reconnecting_pty = Int(fake="small_count", minimum=0)
 
 
 class DeploymentStats(CoderSchema):

@@ -84,8 +84,26 @@ class ApiToken(CoderSchema):
     expires_at = Timestamp()
 
 
+USERNAME_PATTERN = re.compile(r"^[a-zA-Z0-9]+(?:-[a-zA-Z0-9]+)*$")
+
+
+class Username(String):
+    type_name = "a Coder username"
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not USERNAME_PATTERN.match(text) or len(text) > 32:
+            raise ValidationError(
+                f"invalid username {written(text)}: Coder usernames are up to 32 letters and digits,"
+                ' with single dashes between them, such as "alice-dev".'
+            )
+        if text == "me":
+            raise ValidationError('invalid username "me": {user} "me" always means the caller; pick another name.')
+        return text
+
+
 class User(CoderSchema):
-    username = String(required=True)
+    username = Username(required=True)
     id = UUID()
     roles = StringList(required=True)
     tokens = NestedList(ApiToken, required=True)
