@@ -187,8 +187,6 @@ USER_PARAMETER = {
     "schema": {"type": "string"},
 }
 
-# NOTE: the schema requires `csp-report` because Go always encodes that field,
-# but the server also accepts a body without it, or a body of null.
 CSP_REPORT_BODY = {
     "required": True,
     "description": "A browser's CSP violation report. The server decodes it as JSON whatever the Content-Type.",

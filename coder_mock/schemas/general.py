@@ -168,4 +168,5 @@ class DeploymentConfig(CoderSchema):
 class CSPViolation(CoderSchema):
     """coderd.cspViolation: the body browsers POST to /csp/reports."""
 
-    csp_report = AnyMap(data_key="csp-report")
+    # coderd decodes a body without the key, or with null, as an empty report.
+    csp_report = AnyMap(data_key="csp-report", metadata={"omitempty": True})
