@@ -1,9 +1,9 @@
 """Where Coder's published API reference and coderd's wire behaviour disagree.
 
-This table is the one list of every such difference found so far, and it
-drives the two fidelity profiles: `wire` (the default) serves what coderd
-sends, and `reference` applies each entry's `to_reference` so that a client
-generated from the reference gets exactly the shapes the reference shows.
+This table is the one list of every such difference found so far. It drives
+the two fidelity profiles. `wire` (the default) serves what coderd sends.
+`reference` applies each entry's `to_reference`, so that a client generated
+from the reference gets exactly the shapes the reference shows.
 docs/differences.md presents the same entries, and a test keeps both in step.
 """
 
@@ -35,7 +35,7 @@ STRUCT_PATHS = ("external_auth", "support.links")
 
 @dataclass(frozen=True)
 class ReferenceContext:
-    """What a reference transform may need beyond the wire body."""
+    """The inputs a reference transform may need beyond the wire body."""
 
     config: dict[str, Any]
     full_config: Callable[[], dict[str, Any]]
@@ -68,7 +68,7 @@ class Difference:
 
 
 def _walk(data: dict[str, Any], path: str) -> tuple[dict[str, Any] | None, str]:
-    """Return the mapping that holds the last key of `path`, and that key."""
+    """Return the mapping that contains the last key of `path`, and that key."""
     keys = path.split(".")
     for key in keys[:-1]:
         data = data.get(key) if isinstance(data, dict) else None

@@ -1,7 +1,7 @@
 """Deterministic fake values for the fields a fixture leaves out.
 
 Every value is derived from (seed, namespace, field path) alone, never from a
-shared random stream or the clock, so the same seed gives the same bytes in
+shared random stream or the clock. So the same seed gives the same bytes in
 any process or thread, and adding a field to a fixture leaves the values of
 the other fields unchanged.
 """

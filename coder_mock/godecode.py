@@ -1,7 +1,7 @@
 """Request bodies read the way coderd reads them with Go's json.Decoder.
 
 coderd decodes the first JSON value of a body whatever its Content-Type and
-puts Go's error text in the `detail` of its 400 answers, so clients see
+puts Go's error text in the `detail` of its 400 responses, so clients see
 messages such as `invalid character 'o' in literal null (expecting 'u')` or
 `unexpected EOF`. `scan` walks the bytes with the same state machine as Go's
 scanner, iteratively so that deep nesting cannot exhaust Python's stack.
@@ -50,7 +50,7 @@ class Member:
 
 @dataclass
 class Scan:
-    """What scanning a body found: an error text, or the first value's shape.
+    """The result of scanning a body: an error text, or the first value's shape.
 
     `end` is the index of the value's last byte.
     """

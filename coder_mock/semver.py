@@ -1,7 +1,7 @@
 """Version comparison as golang.org/x/mod/semver does it, which coderd uses.
 
-Versions start with `v`; `v2` and `v2.21` are shorthands for `v2.0.0` and
-`v2.21.0`; build metadata after `+` is ignored; an invalid version sorts
+Versions start with `v`, and `v2` and `v2.21` are shorthands for `v2.0.0`
+and `v2.21.0`. Build metadata after `+` is ignored. An invalid version sorts
 before every valid one and equal to other invalid ones.
 """
 

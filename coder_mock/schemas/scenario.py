@@ -132,7 +132,7 @@ class Deployment(CoderSchema):
 
 
 class Override(CoderSchema):
-    """A status coderd would send in place of the operation's normal answer."""
+    """A status coderd would send in place of the operation's normal response."""
 
     status = Int(required=True)
     message = String()
@@ -143,7 +143,7 @@ class Override(CoderSchema):
         status = data.get("status")
         if status is not None and not 400 <= status <= 599:
             raise ValidationError(
-                f"invalid status {status}: an override is an error answer, so use a status from 400 to 599.",
+                f"invalid status {status}: an override is an error response, so use a status from 400 to 599.",
                 "status",
             )
 
