@@ -75,7 +75,8 @@ def handle_not_found(error: NotFound) -> Response:
 
 def method_not_allowed(allowed: list[str]) -> Response:
     # coderd's router sends an empty body here. A JSON envelope keeps every /api/v2 response parseable.
-    allow = ", ".join(method for method in allowed if method != "HEAD")
+    # werkzeug lists the methods from a set, so they are sorted to keep the header the same on every run.
+    allow = ", ".join(sorted(method for method in allowed if method != "HEAD"))
     return json_response(405, error_body("Method not allowed."), {"Allow": allow})
 
 
@@ -90,8 +91,9 @@ def handle_http_error(error: HTTPException) -> Response:
 
 
 def handle_unexpected(error: Exception) -> Response:
+    # The exception goes to the log only, so clients never see Python internals.
     log.exception("unhandled error on %s %s", request.method, request.path)
-    return json_response(500, error_body(INTERNAL_ERROR, f"{type(error).__name__}: {error}"))
+    return json_response(500, error_body(INTERNAL_ERROR))
 
 
 def create_app(store: Store, quiet: bool = False) -> Flask:
@@ -101,6 +103,10 @@ def create_app(store: Store, quiet: bool = False) -> Flask:
     app.json.ensure_ascii = False
     app.extensions["coder_mock.store"] = store
     app.config["CODER_MOCK_QUIET"] = quiet
+    # Without this, Flask responds to OPTIONS on routes that do not opt out (the admin API, the
+    # OpenAPI document) with 200 and an empty body, where coderd's router responds with 405.
+    # Flask reads it when a route is added, so it is set before the blueprints are registered.
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
 
     app.register_blueprint(general.blueprint)
     app.register_blueprint(admin.blueprint)

@@ -24,6 +24,15 @@ class Caller:
     error: dict[str, str] | None = None
 
 
+def first_header_value(request: Request, name: str) -> str:
+    """Return the first value of header `name` as Go's Header.Get does, trimmed of spaces and tabs.
+
+    werkzeug joins repeated headers with commas. Tokens contain no comma, so
+    the part before the first comma is the first header's value.
+    """
+    return request.headers.get(name, "").split(",", 1)[0].strip(" \t")
+
+
 def session_token(request: Request) -> str:
     """Return the token from the first source that has one, in coderd's order."""
     cookie = request.cookies.get(SESSION_COOKIE, "")
@@ -32,10 +41,10 @@ def session_token(request: Request) -> str:
     query = request.args.get(SESSION_COOKIE, "")
     if query:
         return query
-    header = request.headers.get(SESSION_HEADER, "")
+    header = first_header_value(request, SESSION_HEADER)
     if header:
         return header
-    authorization = request.headers.get("Authorization", "")
+    authorization = first_header_value(request, "Authorization")
     if authorization.lower().startswith("bearer "):
         return authorization[7:].strip()
     return request.args.get("access_token", "").strip()

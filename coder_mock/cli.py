@@ -12,7 +12,7 @@ from coder_mock.app import create_app
 from coder_mock.catalog import Catalog, load_catalog
 from coder_mock.differences import PROFILES
 from coder_mock.documents import FileProblem
-from coder_mock.server import PortInUse, bind, serve_until_stopped
+from coder_mock.server import ListenError, PortInUse, create_server, listen, serve_until_stopped
 from coder_mock.store import Store
 
 log = logging.getLogger("coder_mock")
@@ -25,13 +25,21 @@ def add_folder_options(parser: argparse.ArgumentParser) -> None:
                         help="a folder of your own fixtures, searched before the built-ins (repeatable)")
 
 
+def port_number(text: str) -> int:
+    """Parse the --port value: a TCP port from 0 to 65535, where 0 picks a free port."""
+    if not text.isascii() or not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"invalid port {text!r}; use a number from 0 to 65535 (0 picks a free port)")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coder-mock", description="A fake Coder server for tests and frontend work.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="serve Coder's API v2 from a scenario")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=3000, help="port to listen on; 0 picks a free one (default: 3000)")
+    serve.add_argument("--port", type=port_number, default=3000,
+                       help="port to listen on, from 0 to 65535; 0 picks a free one (default: 3000)")
     serve.add_argument("--scenario", default="default", help="scenario to serve first (default: default)")
     serve.add_argument("--seed", type=int, default=None, help="seed for generated values (default: the scenario's own)")
     serve.add_argument("--profile", choices=PROFILES, default=None,
@@ -78,6 +86,8 @@ def configure_logging(quiet: bool) -> None:
 
 def load(args: argparse.Namespace) -> Catalog:
     for folder in args.scenarios_dir + args.fixtures_dir:
+        if folder.exists() and not folder.is_dir():
+            raise FileProblem([f"{folder}: is not a folder; check the --scenarios-dir or --fixtures-dir value."])
         if not folder.is_dir():
             raise FileProblem([f"{folder}: folder not found; check the --scenarios-dir or --fixtures-dir value."])
     return load_catalog(args.scenarios_dir, args.fixtures_dir)
@@ -85,18 +95,29 @@ def load(args: argparse.Namespace) -> Catalog:
 
 def serve(args: argparse.Namespace) -> int:
     configure_logging(args.quiet)
-    catalog = load(args)
-    if args.scenario in catalog.rejected:
-        print(f"coder-mock: scenario {args.scenario!r} cannot be served: {catalog.rejected[args.scenario][0]}",
-              file=sys.stderr)
-        return 2
-    if args.scenario not in catalog.entries:
-        available = ", ".join(catalog.names())
-        print(f"coder-mock: unknown scenario {args.scenario!r}; choose one of {available}.", file=sys.stderr)
-        return 2
+    # The port is taken before the catalog loads and logs, so a failure to listen is the only line printed.
+    try:
+        listener = listen(args.host, args.port)
+    except ListenError as error:
+        print(f"coder-mock: {error}", file=sys.stderr)
+        return 1
 
-    store = Store(catalog, args.scenario, args.seed, args.profile)
-    server = bind(create_app(store, quiet=args.quiet), args.host, args.port)
+    try:
+        catalog = load(args)
+        if args.scenario in catalog.rejected:
+            print(f"coder-mock: scenario {args.scenario!r} cannot be served: {catalog.rejected[args.scenario][0]}",
+                  file=sys.stderr)
+            return 2
+        if args.scenario not in catalog.entries:
+            available = ", ".join(catalog.names())
+            print(f"coder-mock: unknown scenario {args.scenario!r}; choose one of {available}.", file=sys.stderr)
+            return 2
+        store = Store(catalog, args.scenario, args.seed, args.profile)
+        server = create_server(create_app(store, quiet=args.quiet), listener)
+    finally:
+        # The server has its own duplicate of the socket.
+        listener.close()
+
     url = f"http://{args.host}:{server.server_port}"
     log.info("coder-mock serving scenario %s at %s", args.scenario, url)
 

@@ -353,7 +353,7 @@ BROKEN_SCENARIOS = [
      "sc/broken.yaml: invalid YAML at line 2 column 1: while parsing a flow sequence, expected ',' or ']',"
      " but got '<stream end>'."),
     ("extends: default\ndescription: Bad status.\noverrides:\n  all:\n    status: 200\n",
-     "sc/broken.yaml: overrides.all.status: invalid status 200: an override is an error answer,"
+     "sc/broken.yaml: overrides.all.status: invalid status 200: an override is an error response,"
      " so use a status from 400 to 599."),
 ]
 

@@ -21,7 +21,7 @@ TOKEN_HELP = (
     "a Coder session token is a 10-character id, a dash and a 22-character secret, letters and digits only,"
     ' such as "abcde12345-abcdefghijklmnopqrstuv".'
 )
-STATUS_HELP = "an override is an error answer, so use a status from 400 to 599."
+STATUS_HELP = "an override is an error response, so use a status from 400 to 599."
 FIXTURE_PATH_HELP = 'give a path relative to a fixtures folder, such as "buildinfo/release.yaml", without "..".'
 SCENARIO_KEYS = "extends, description, seed, time, profile, fixtures, users, deployment, overrides"
 

@@ -16,6 +16,7 @@ from coder_mock import gojson, godecode
 from coder_mock.auth import Caller, authenticate
 from coder_mock.differences import access_in
 from coder_mock.rendering import Rendered, Reply
+from coder_mock.server import BodyReadError
 from coder_mock.wire import RATE_LIMIT_COUNT, error_body, go_quote
 
 log = logging.getLogger("coder_mock.api")
@@ -105,20 +106,60 @@ def report_csp_violations() -> Response:
 
 
 def read_csp_report(rendered: Rendered, caller: Caller) -> Response:
-    """Decode the body as coderd does: JSON whatever the Content-Type, at most 64 KiB."""
-    # Reading one byte past the limit is enough to tell a body that is too large.
-    body = request.stream.read(CSP_REPORT_MAX_BYTES + 1)
+    """Decode the body as coderd does: JSON whatever the Content-Type, at most 64 KiB.
+
+    A body that cannot be read (a broken chunked encoding) gives Go's read
+    error as the detail.
+    """
+    body, read_error = read_first_value(CSP_REPORT_MAX_BYTES)
     scanned = godecode.scan(body, limit=CSP_REPORT_MAX_BYTES)
     if scanned.error == "too large":
         return json_reply(413, error_body("Request body too large.",
                                           f"Maximum CSP report size is {CSP_REPORT_MAX_BYTES} bytes."))
-    detail = scanned.error or csp_type_error(scanned)
+    if read_error and scanned.error in ("EOF", "unexpected EOF"):
+        # Go's decoder reports a read error unless the bytes before it contain a value or a syntax error.
+        detail = read_error
+    else:
+        detail = scanned.error or csp_type_error(scanned)
     if detail:
         log.warning("CSP violation report rejected: %s", detail)
         return json_reply(400, error_body("Failed to read body, invalid json.", detail))
 
     log.debug("CSP violation reported: %s", body[: scanned.end + 1].decode("utf-8", "replace"))
     return reply(rendered.replies["report-csp-violations"])
+
+
+def read_first_value(limit: int) -> tuple[bytes, str]:
+    """Read the request body up to one byte past `limit`, stopping early once its first JSON value is complete.
+
+    Go's json.Decoder stops reading there too, so a client that declares a
+    longer body than it sends still gets a response. Return the bytes read
+    and the error text of a failed read, or "".
+    """
+    # Reading one byte past the limit is enough to tell a body that is too large.
+    read_limit = limit + 1
+    body = b""
+    # Scanning after every read costs time quadratic in the number of reads, so a body that
+    # trickles in is scanned only until this many bytes have been scanned, and then read to its end.
+    scan_budget = 16 * read_limit
+    while len(body) < read_limit:
+        try:
+            piece = request.stream.read(read_limit - len(body))
+        except BodyReadError as error:
+            return body, error.description or "unexpected EOF"
+        if not piece:
+            break
+        body += piece
+        if scan_budget <= 0:
+            continue
+        scan_budget -= len(body)
+        scanned = godecode.scan(body, limit=limit)
+        if scanned.error not in (None, "EOF", "unexpected EOF"):
+            break
+        # A scalar ends only at the byte after it, so one that reaches the end of the data may go on.
+        if scanned.error is None and (scanned.kind in ("object", "array") or scanned.end < len(body) - 1):
+            break
+    return body, ""
 
 
 def csp_type_error(scanned: godecode.Scan) -> str:
@@ -164,7 +205,40 @@ def update_check() -> Response:
 
 @blueprint.get("/users/<user>/keys/tokens/tokenconfig", provide_automatic_options=False)
 def token_config(user: str) -> Response:
-    return serve(Operation("get-token-config", MEMBER), lambda rendered, caller: answer_token_config(rendered, caller, user))
+    raw_user = user_segment_bytes(user)
+    return serve(Operation("get-token-config", MEMBER),
+                 lambda rendered, caller: answer_token_config(rendered, caller, user, raw_user))
+
+
+def user_segment_bytes(user: str) -> bytes:
+    """Return the {user} path segment as the percent-decoded bytes the client sent.
+
+    werkzeug decodes route variables as UTF-8 and replaces invalid bytes with
+    U+FFFD, so the bytes are taken from PATH_INFO, which WSGI carries as latin-1.
+    """
+    prefix = b"/api/v2/users/"
+    try:
+        path = request.environ.get("PATH_INFO", "").encode("latin-1")
+    except UnicodeEncodeError:
+        return user.encode("utf-8")
+    if not path.startswith(prefix):
+        return user.encode("utf-8")
+    return path[len(prefix):].split(b"/", 1)[0]
+
+
+def go_quote_bytes(raw: bytes) -> str:
+    """Quote `raw` as Go's %q quotes a string of these bytes: bytes that are not UTF-8 become \\xNN."""
+    text = raw.decode("utf-8", "surrogateescape")
+    quoted = []
+    run_start = 0
+    for index, char in enumerate(text):
+        # surrogateescape turns each undecodable byte into a lone surrogate from U+DC80 to U+DCFF.
+        if 0xDC80 <= ord(char) <= 0xDCFF:
+            quoted.append(go_quote(text[run_start:index])[1:-1])
+            quoted.append(f"\\x{ord(char) - 0xDC00:02x}")
+            run_start = index + 1
+    quoted.append(go_quote(text[run_start:])[1:-1])
+    return '"' + "".join(quoted) + '"'
 
 
 _HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
@@ -184,8 +258,12 @@ def parse_go_uuid(text: str) -> str | None:
     return None
 
 
-def answer_token_config(rendered: Rendered, caller: Caller, user: str) -> Response:
-    """Resolve {user} as coderd does: `me`, then a UUID, then a username."""
+def answer_token_config(rendered: Rendered, caller: Caller, user: str, raw_user: bytes | None = None) -> Response:
+    """Resolve {user} as coderd does: `me`, then a UUID, then a username.
+
+    `raw_user` is the segment's bytes as sent, which the 400 detail quotes as
+    Go does. Without it, `user` is quoted.
+    """
     if user == "me":
         target = caller.user
     else:
@@ -195,5 +273,6 @@ def answer_token_config(rendered: Rendered, caller: Caller, user: str) -> Respon
         else:
             target = rendered.users_by_name.get(user.lower())
     if target is None:
-        return json_reply(400, error_body('"user" must be an existing uuid or username.', f"queried user={go_quote(user)}"))
+        queried = go_quote(user) if raw_user is None else go_quote_bytes(raw_user)
+        return json_reply(400, error_body('"user" must be an existing uuid or username.', f"queried user={queried}"))
     return reply(rendered.token_configs[target.id])
