@@ -113,6 +113,7 @@ class Catalog:
         self.rejected: dict[str, list[str]] = {}
         self._fixtures: dict[tuple[str, Path], Any] = {}
         self._touched: list[Path] = []
+        self.shadowed: dict[str, tuple[Path, bool]] = {}
         self._lock = threading.Lock()
 
     def is_builtin(self, path: Path) -> bool:
@@ -133,6 +134,7 @@ class Catalog:
                 if path.stem in found and not builtin:
                     log.warning("scenario %s from %s replaces the one from %s", path.stem,
                                 display_path(path), display_path(found[path.stem][0]))
+                    self.shadowed[path.stem] = found[path.stem]
                 found[path.stem] = (path, builtin)
         return found
 
@@ -147,6 +149,10 @@ class Catalog:
         if parent is None:
             origins = {(key,): path for key in document}
             return Merged(document, origins, [path])
+        if parent == name and name in self.shadowed and files[name] != self.shadowed[name]:
+            # A user scenario that replaces a built-in may extend the built-in it replaces.
+            base = self.read_scenario(name, {**files, name: self.shadowed[name]}, chain)
+            return self.merge_child(base, document, path)
         if not isinstance(parent, str) or parent not in files:
             known = ", ".join(sorted(name for name in files if NAME_PATTERN.match(name)))
             raise FileProblem([f"{display_path(path)}: extends: unknown scenario {json.dumps(parent)}; use one of {known}."])
@@ -154,6 +160,10 @@ class Catalog:
             cycle = " -> ".join(chain + (name, parent))
             raise FileProblem([f"{display_path(path)}: extends: scenarios extend each other in a cycle ({cycle}); break it."])
         base = self.read_scenario(parent, files, chain + (name,))
+        return self.merge_child(base, document, path)
+
+    @staticmethod
+    def merge_child(base: Merged, document: dict[str, Any], path: Path) -> Merged:
         # A scenario's description is its own; it never comes from its parent.
         base.document.pop("description", None)
         base.origins.pop(("description",), None)

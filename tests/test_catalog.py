@@ -383,3 +383,16 @@ def test_merge_scenario_cases(base: dict, override: dict, merged: dict) -> None:
     parent = Merged(base, {(key,): Path("parent.yaml") for key in base}, [Path("parent.yaml")])
     assert merge_scenario(parent, override, Path("child.yaml")).document == merged
     assert repr(base) == before
+
+
+def test_user_default_extends_builtin_default(user_folders: tuple[Path, Path]) -> None:
+    scenarios, _ = user_folders
+    write(scenarios, "default.yaml", "extends: default\ndescription: My default.\nseed: 9\n")
+
+    catalog = load_catalog([scenarios])
+
+    assert catalog.rejected == {}
+    assert catalog.entries["default"].description == "My default."
+    assert catalog.rendered("default").world.seed == 9
+    # Built-ins that extend default now extend the user's version.
+    assert catalog.rendered("outdated").world.seed == 9

@@ -398,7 +398,11 @@ def expected_property(schema_field: mm_fields.Field) -> dict[str, Any]:
         return {"$ref": f"#/components/schemas/{type(schema_field.schema).__name__}"}
     if isinstance(schema_field, mm_fields.List):
         return {"type": "array", "items": expected_property(schema_field.inner)}
-    return EXPECTED_PROPERTIES[type(schema_field)]
+    expected = dict(EXPECTED_PROPERTIES[type(schema_field)])
+    for validator in schema_field.validators:
+        # A field's regular expression becomes the property's pattern.
+        expected["pattern"] = validator.regex.pattern
+    return expected
 
 
 @pytest.mark.parametrize("name", sorted(COMPONENT_SCHEMAS))

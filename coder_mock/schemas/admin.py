@@ -8,7 +8,10 @@ response against these schemas.
 
 from __future__ import annotations
 
+from marshmallow import validate
+
 from coder_mock.schemas.fields import Bool, CoderSchema, Enum, Int, NestedList, SemVer, String, StringList, UUID
+from coder_mock.schemas.scenario import NAME_PATTERN
 
 
 class AdminSchema(CoderSchema):
@@ -69,7 +72,7 @@ class AdminScenarioSwitch(AdminSchema):
     Without `seed`, the scenario's own seed is used; without `profile`, the current choice stays.
     """
 
-    name = String(required=True)
+    name = String(required=True, validate=validate.Regexp(NAME_PATTERN))
     seed = Int(metadata={"omitempty": True})
     profile = Enum("wire", "reference", metadata={"omitempty": True})
 
