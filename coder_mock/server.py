@@ -11,24 +11,31 @@ with its common headers.
 from __future__ import annotations
 
 import errno
-import io
 import ipaddress
 import logging
 import re
 import signal
 import socket
 import sys
-import time
 from http import HTTPStatus
 from types import FrameType
-from typing import Any, BinaryIO, Callable, NoReturn
+from typing import Any, Callable
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from flask import Flask
-from werkzeug.exceptions import BadRequest
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from coder_mock import gojson
+from coder_mock.http11 import (
+    DIGITS,
+    TOKEN,
+    BodyReadError,
+    ChunkedBody,
+    LengthBody,
+    RequestBody,
+    has_token,
+    parse_header_fields,
+)
 from coder_mock.wire import INTERNAL_ERROR, error_body
 
 log = logging.getLogger("coder_mock.server")
@@ -41,18 +48,11 @@ READ_TIMEOUT_SECONDS = 30.0
 # Go's http.DefaultMaxHeaderBytes (1 MB) for the request line and headers together, plus the
 # 4096 bytes of slack its server adds (initialReadLimitSize in net/http/server.go).
 MAX_HEADER_BYTES = (1 << 20) + 4096
-# Go reads chunk size lines and trailers through a 4096-byte bufio buffer (net/http/internal/chunked.go).
-MAX_CHUNK_LINE_BYTES = 4096
-# Go rejects a chunked body whose overhead exceeds 16 bytes per chunk plus twice its data by this much.
-MAX_CHUNK_EXCESS_BYTES = 16 * 1024
 # After the handler, Go reads up to this much of an unread body (maxPostHandlerReadBytes), so the
 # connection can serve another request. With more left, it closes the connection instead.
 MAX_DRAIN_BYTES = 256 << 10
 
-_HEX_DIGITS = b"0123456789abcdefABCDEF"
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HTTP_VERSION = re.compile(r"HTTP/(\d)\.(\d)")
-_DIGITS = re.compile(r"[0-9]+")
 
 
 class ListenError(Exception):
@@ -61,212 +61,6 @@ class ListenError(Exception):
 
 class PortInUse(ListenError):
     """The address the server should listen on is taken."""
-
-
-class BodyReadError(BadRequest):
-    """A request body that could not be read, with Go's net/http error text as `description`."""
-
-
-# --- Request bodies ------------------------------------------------------------------------
-
-
-class RequestBody(io.RawIOBase):
-    """A request body framed as Go's net/http frames it.
-
-    A read returns the bytes already received (at least one) instead of waiting
-    for the whole request, as Go's body reader does, so a JSON decoder can stop
-    at the end of the first value. A failed read raises BodyReadError, and so
-    does every later read.
-    """
-
-    def __init__(self, rfile: BinaryIO, on_first_read: Callable[[], None] | None = None) -> None:
-        super().__init__()
-        self.rfile = rfile
-        self.on_first_read = on_first_read
-        self.expects_continue = on_first_read is not None
-        self.finished = False
-        self.error: str | None = None
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if self.error is not None:
-            raise BodyReadError(self.error)
-        view = memoryview(buffer).cast("B")
-        if self.finished or len(view) == 0:
-            return 0
-        if self.on_first_read is not None:
-            # Go sends "100 Continue" when the handler first reads the body, not before.
-            self.on_first_read()
-            self.on_first_read = None
-        try:
-            return self.read_some(view)
-        except TimeoutError:
-            # NOTE: coderd sets no body read deadline, so Go has no error for this case. The text
-            # is the end of the one Go gives when a deadline is set ("read tcp ...: i/o timeout").
-            self.fail("i/o timeout")
-
-    def read_some(self, view: memoryview) -> int:
-        raise NotImplementedError
-
-    def known_remaining(self) -> int:
-        """Return how many bytes the body still declares, as far as is known without reading."""
-        raise NotImplementedError
-
-    def fail(self, text: str) -> NoReturn:
-        self.error = text
-        raise BodyReadError(text)
-
-    def read_available(self, limit: int) -> bytes:
-        """Read up to `limit` bytes of the socket, waiting only when none has arrived."""
-        data = self.rfile.read1(limit)  # type: ignore[attr-defined]
-        if not data:
-            self.fail("unexpected EOF")
-        return data
-
-    def drain(self, limit: int, timeout: float) -> None:
-        """Read and discard up to `limit` more bytes of the body, starting no read after `timeout` seconds."""
-        scratch = bytearray(min(limit, 65536))
-        deadline = time.monotonic() + timeout
-        total = 0
-        while not self.finished and total <= limit and time.monotonic() < deadline:
-            total += self.readinto(scratch)
-
-
-class LengthBody(RequestBody):
-    """A body of exactly Content-Length bytes."""
-
-    def __init__(self, rfile: BinaryIO, length: int, on_first_read: Callable[[], None] | None = None) -> None:
-        super().__init__(rfile, on_first_read)
-        self.remaining = length
-        self.finished = length == 0
-
-    def read_some(self, view: memoryview) -> int:
-        data = self.read_available(min(len(view), self.remaining))
-        view[: len(data)] = data
-        self.remaining -= len(data)
-        self.finished = self.remaining == 0
-        return len(data)
-
-    def known_remaining(self) -> int:
-        return self.remaining
-
-
-class ChunkedBody(RequestBody):
-    """A body in chunked transfer coding, decoded with the checks and error texts of Go's chunkedReader."""
-
-    def __init__(self, rfile: BinaryIO, on_first_read: Callable[[], None] | None = None) -> None:
-        super().__init__(rfile, on_first_read)
-        self.chunk_remaining = 0
-        self.chunk_end_due = False
-        # Bytes of chunk overhead beyond what Go allows per chunk, as Go counts them.
-        self.excess = 0
-
-    def read_some(self, view: memoryview) -> int:
-        if self.chunk_remaining == 0:
-            if self.chunk_end_due:
-                self.read_chunk_end()
-            size = self.read_chunk_size()
-            if size == 0:
-                self.read_trailer()
-                self.finished = True
-                return 0
-            self.chunk_remaining = size
-        data = self.read_available(min(len(view), self.chunk_remaining))
-        view[: len(data)] = data
-        self.chunk_remaining -= len(data)
-        self.chunk_end_due = self.chunk_remaining == 0
-        return len(data)
-
-    def known_remaining(self) -> int:
-        # Only the rest of the current chunk is known; later chunks are not announced yet.
-        return self.chunk_remaining
-
-    def read_chunk_end(self) -> None:
-        ending = self.rfile.read(2)
-        if len(ending) < 2:
-            self.fail("unexpected EOF")
-        if ending != b"\r\n":
-            self.fail("malformed chunked encoding")
-        self.chunk_end_due = False
-
-    def read_chunk_size(self) -> int:
-        line = self.rfile.readline(MAX_CHUNK_LINE_BYTES)
-        if not line.endswith(b"\n"):
-            self.fail("header line too long" if len(line) == MAX_CHUNK_LINE_BYTES else "unexpected EOF")
-        carriage_return = line.find(b"\r")
-        if carriage_return == -1:
-            self.fail("chunked line ends with bare LF")
-        if carriage_return != len(line) - 2:
-            self.fail("invalid CR in chunked line")
-        line = line[:-2]
-        self.excess += len(line) + 2
-        # Chunk extensions (";name=value") are ignored, as Go ignores them.
-        digits = line.rstrip(b" \t").split(b";", 1)[0]
-        size = self.parse_chunk_size(digits)
-        # Go converts the size to int64 here, so sizes of 2**63 and more count as negative.
-        signed_size = size - (1 << 64) if size >= 1 << 63 else size
-        self.excess = max(self.excess - 16 - 2 * signed_size, 0)
-        if self.excess > MAX_CHUNK_EXCESS_BYTES:
-            self.fail("chunked encoding contains too much non-data")
-        return size
-
-    def parse_chunk_size(self, digits: bytes) -> int:
-        """Parse a chunk size as Go's parseHexUint does: at most 16 hex digits, so any uint64."""
-        if not digits:
-            self.fail("empty hex number for chunk length")
-        size = 0
-        for index, byte in enumerate(digits):
-            if byte not in _HEX_DIGITS:
-                self.fail("invalid byte in chunk length")
-            if index == 16:
-                self.fail("http chunk length too large")
-            size = size * 16 + int(chr(byte), 16)
-        return size
-
-    def read_trailer(self) -> None:
-        """Read and discard the trailer fields after the last chunk, within Go's 4096-byte buffer."""
-        budget = MAX_CHUNK_LINE_BYTES
-        while True:
-            line = self.rfile.readline(budget)
-            if not line.endswith(b"\n"):
-                if len(line) == budget:
-                    self.fail("http: suspiciously long trailer after chunked body")
-                self.fail("http: unexpected EOF reading trailer")
-            if line in (b"\r\n", b"\n"):
-                return
-            budget -= len(line)
-
-
-# --- Request heads ----------------------------------------------------------------------
-
-
-def parse_header_fields(lines: list[bytes]) -> list[tuple[str, str]] | None:
-    """Split header lines into (name, value) pairs with values trimmed as Go trims them.
-
-    Return None when a line is malformed.
-    """
-    fields: list[tuple[str, str]] = []
-    for raw in lines:
-        line = raw.decode("latin-1").rstrip("\r\n")
-        if line[:1] in (" ", "\t"):
-            # An obsolete folded line continues the previous value; Go joins it with one space.
-            if not fields:
-                return None
-            name, value = fields[-1]
-            fields[-1] = (name, (value + " " + line.strip(" \t")).strip(" \t"))
-            continue
-        name, colon, value = line.partition(":")
-        if not colon or _TOKEN.fullmatch(name) is None:
-            return None
-        fields.append((name, value.strip(" \t")))
-    return fields
-
-
-def has_token(values: list[str], token: str) -> bool:
-    """Return whether comma-separated header `values` contain `token`, ignoring case."""
-    return any(part.strip(" \t").lower() == token for value in values for part in value.split(","))
 
 
 class QuietRequestHandler(WSGIRequestHandler):
@@ -345,7 +139,7 @@ class QuietRequestHandler(WSGIRequestHandler):
         target, second_space, version = rest.partition(" ")
         if not first_space or not second_space:
             return self.reject(HTTPStatus.BAD_REQUEST, "malformed request line")
-        if _TOKEN.fullmatch(method) is None:
+        if TOKEN.fullmatch(method) is None:
             return self.reject(HTTPStatus.BAD_REQUEST, "invalid method")
         match = _HTTP_VERSION.fullmatch(version)
         if match is None:
@@ -401,7 +195,7 @@ class QuietRequestHandler(WSGIRequestHandler):
             return None
         if not lengths:
             return LengthBody(self.rfile, 0)
-        if _DIGITS.fullmatch(lengths[0]) is None or int(lengths[0]) >= 1 << 63:
+        if DIGITS.fullmatch(lengths[0]) is None or int(lengths[0]) >= 1 << 63:
             self.reject(HTTPStatus.BAD_REQUEST, f"invalid Content-Length {lengths[0]!r}")
             return None
         length = int(lengths[0])
