@@ -1,4 +1,4 @@
-"""Where Coder's published API reference and coderd's wire behaviour disagree.
+"""The differences between Coder's published API reference and coderd's wire behaviour.
 
 This table is the one list of every such difference found so far. It drives
 the two fidelity profiles. `wire` (the default) serves what coderd sends.

@@ -281,7 +281,7 @@ class _Scanner:
                 self.fail(byte, "after array element")
 
     def value_complete_at_eof(self) -> bool:
-        """Return whether the input so far holds a whole top-level value."""
+        """Return whether the input so far contains a whole top-level value."""
         if self.done:
             return True
         if self.stack:

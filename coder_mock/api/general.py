@@ -88,7 +88,7 @@ def fixed(operation_id: str) -> Callable[[Rendered, Caller], Response]:
     return lambda rendered, caller: reply(rendered.replies[operation_id])
 
 
-# coderd mounts its API router at /api/v2, which sees both /api/v2 and /api/v2/ as its root.
+# coderd mounts its API router at /api/v2, which routes both /api/v2 and /api/v2/ to its root.
 @blueprint.get("", provide_automatic_options=False)
 @blueprint.get("/", provide_automatic_options=False)
 def api_root() -> Response:
