@@ -1,22 +1,27 @@
 """The admin API under /__admin/, a prefix coderd never uses.
 
-It reads and switches the live scenario. Responses are JSON, and errors use
+It reads and switches the live scenario and reads and clears the request
+journal. Responses are JSON, and errors use
 the same {"message", "detail"} shape as coderd so clients can share a decoder.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, request
 
 from coder_mock import gojson
 from coder_mock.differences import PROFILES
+from coder_mock.journal import InvalidFilter, parse_filters
 from coder_mock.rendering import Rendered
 from coder_mock.schemas.fields import INT64_MAX, INT64_MIN
 from coder_mock.schemas.scenario import NAME_PATTERN
 from coder_mock.store import Store, UnknownScenario
+
+log = logging.getLogger("coder_mock.admin")
 
 blueprint = Blueprint("admin", __name__, url_prefix="/__admin")
 
@@ -26,6 +31,9 @@ ENDPOINTS = (
     "GET /__admin/scenario",
     "PUT /__admin/scenario",
     "POST /__admin/reset",
+    "GET /__admin/requests",
+    "GET /__admin/requests/count",
+    "DELETE /__admin/requests",
 )
 
 
@@ -128,6 +136,32 @@ def reset() -> Response:
     rendered = store().reset()
     g.rendered = rendered
     return answer(200, describe(rendered))
+
+
+@blueprint.get("/requests")
+def list_requests() -> Response:
+    try:
+        filters = parse_filters(request.args.to_dict(flat=False))
+    except InvalidFilter as error:
+        return problem(400, str(error))
+    journal = store().journal
+    return answer(200, {"size": journal.size, "requests": journal.query(filters)})
+
+
+@blueprint.get("/requests/count")
+def count_requests() -> Response:
+    try:
+        filters = parse_filters(request.args.to_dict(flat=False))
+    except InvalidFilter as error:
+        return problem(400, str(error))
+    return answer(200, {"count": store().journal.count(filters)})
+
+
+@blueprint.delete("/requests")
+def clear_requests() -> Response:
+    cleared = store().journal.clear()
+    log.info("request journal cleared: %d entries removed", cleared)
+    return answer(200, {"cleared": cleared})
 
 
 def admin_not_found() -> Response:

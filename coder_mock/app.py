@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from coder_mock import admin, gojson, openapi
+from coder_mock import admin, gojson, journal, openapi
 from coder_mock.api import general
 from coder_mock.store import Store
 from coder_mock.wire import INTERNAL_ERROR, ROUTE_NOT_FOUND, error_body
@@ -32,6 +32,8 @@ SITE_PAGE = (
     "</body></html>\n"
 )
 _SLASHES = re.compile(r"/{2,}")
+# The journal's own endpoints are not recorded, so polling them does not fill the journal.
+JOURNAL_PATH = "/__admin/requests"
 
 
 class CollapseSlashes:
@@ -96,6 +98,39 @@ def handle_unexpected(error: Exception) -> Response:
     return json_response(500, error_body(INTERNAL_ERROR))
 
 
+def is_journal_path(path: str) -> bool:
+    return path == JOURNAL_PATH or path.startswith(JOURNAL_PATH + "/")
+
+
+def operation_name() -> str:
+    """Return the journal's operation: Coder's operation ID, else unmatched, admin or site."""
+    operation = g.get("operation")
+    if operation:
+        return operation
+    if is_api(request.path):
+        # An unknown route, or a known one called with a method it does not accept.
+        return journal.UNMATCHED
+    if request.path.startswith("/__admin") or request.blueprint == "openapi":
+        return "admin"
+    return "site"
+
+
+def record_request(store: Store, response: Response) -> None:
+    """Add the request and its response status to the store's journal."""
+    timestamp, entry = journal.new_entry(
+        method=request.method,
+        path=request.path,
+        query=request.args.to_dict(flat=False),
+        headers=request.headers,
+        body=g.get("body_copy"),
+        content_length=request.content_length,
+        status=response.status_code,
+        operation=operation_name(),
+        scenario=(g.get("rendered") or store.active).name,
+    )
+    store.journal.record(timestamp, entry)
+
+
 def create_app(store: Store, quiet: bool = False) -> Flask:
     """Build the WSGI application serving `store`'s live scenario."""
     app = Flask("coder_mock")
@@ -120,6 +155,10 @@ def create_app(store: Store, quiet: bool = False) -> Flask:
     def take_snapshot() -> Response | None:
         g.started = time.perf_counter()
         g.rendered = store.active
+        if store.journal.enabled and not is_journal_path(request.path):
+            # The copy keeps only the bytes that the handler reads, so the request is served as without it.
+            g.body_copy = journal.BodyCopy(request.stream)
+            request.stream = g.body_copy  # type: ignore[misc]
         # Flask serves HEAD on GET routes, but coderd's router responds 405.
         if request.method == "HEAD" and is_api(request.path):
             adapter = app.url_map.bind_to_environ(request.environ)
@@ -140,6 +179,8 @@ def create_app(store: Store, quiet: bool = False) -> Flask:
             # The path is logged without its query string, which may carry a session token.
             access_log.info("%s %s %d %s %.1fms", request.method, request.path, response.status_code,
                             g.get("operation", "-"), elapsed)
+        if store.journal.enabled and not is_journal_path(request.path):
+            record_request(store, response)
         return response
 
     app.wsgi_app = CollapseSlashes(app.wsgi_app)  # type: ignore[method-assign]

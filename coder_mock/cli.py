@@ -12,6 +12,7 @@ from coder_mock.app import create_app
 from coder_mock.catalog import Catalog, load_catalog
 from coder_mock.differences import PROFILES
 from coder_mock.documents import FileProblem
+from coder_mock.journal import DEFAULT_SIZE
 from coder_mock.server import ListenError, PortInUse, create_server, listen, serve_until_stopped
 from coder_mock.store import Store
 
@@ -32,6 +33,14 @@ def port_number(text: str) -> int:
     return int(text)
 
 
+def journal_size(text: str) -> int:
+    """Parse the --journal-size value: how many requests the journal keeps, where 0 turns it off."""
+    if not text.isascii() or not text.isdigit() or len(text) > 9:
+        raise argparse.ArgumentTypeError(f"invalid journal size {text!r}; use a number from 0 to 999999999"
+                                         " (0 turns the journal off)")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coder-mock", description="A fake Coder server for tests and frontend work.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -46,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="wire: what coderd sends; reference: the shapes of Coder's API reference"
                             " (default: the scenario's profile, else wire)")
     serve.add_argument("--quiet", action="store_true", help="do not log a line per request")
+    serve.add_argument("--journal-size", type=journal_size, default=DEFAULT_SIZE, metavar="N",
+                       help="how many recent requests GET /__admin/requests keeps; 0 turns the journal off"
+                            f" (default: {DEFAULT_SIZE})")
     add_folder_options(serve)
 
     scenarios = commands.add_parser("scenarios", help="list the scenarios and any that failed to load")
@@ -112,7 +124,7 @@ def serve(args: argparse.Namespace) -> int:
             available = ", ".join(catalog.names())
             print(f"coder-mock: unknown scenario {args.scenario!r}; choose one of {available}.", file=sys.stderr)
             return 2
-        store = Store(catalog, args.scenario, args.seed, args.profile)
+        store = Store(catalog, args.scenario, args.seed, args.profile, journal_size=args.journal_size)
         server = create_server(create_app(store, quiet=args.quiet), listener)
     finally:
         # The server has its own duplicate of the socket.

@@ -193,6 +193,25 @@ CSP_REPORT_BODY = {
     "content": {"application/csp-report": {"schema": CSPViolation}, JSON_MEDIA_TYPE: {"schema": CSPViolation}},
 }
 
+def query_parameter(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+
+
+JOURNAL_FILTERS = (
+    query_parameter("method", "Only requests with this method, such as GET (case-insensitive).", {"type": "string"}),
+    query_parameter("path", "Only requests to exactly this path.", {"type": "string"}),
+    query_parameter("path_prefix", "Only requests whose path starts with this.", {"type": "string"}),
+    query_parameter("status", "Only requests answered with this status code.",
+                    {"type": "integer", "minimum": 100, "maximum": 599}),
+    query_parameter("operation", "Only requests to this operation: Coder's operation ID, `unmatched`, `admin` or"
+                    " `site`.", {"type": "string"}),
+    query_parameter("unmatched", "`true`: only /api/v2 requests that matched no operation. `false`: only the others.",
+                    {"type": "boolean"}),
+    query_parameter("since", "Only requests received at or after this RFC 3339 time.",
+                    {"type": "string", "format": "date-time"}),
+    query_parameter("limit", "At most this many requests, the newest ones.", {"type": "integer", "minimum": 1}),
+)
+
 OPERATIONS: dict[str, OperationDoc] = {
     "general.api_root": general_operation(
         "api-root-handler", "Greet API clients", json_response("A fixed greeting.", ResponseSchema)),
@@ -260,6 +279,24 @@ OPERATIONS: dict[str, OperationDoc] = {
     "admin.reset": admin_operation(
         "admin-reset", "Go back to the starting scenario",
         json_response("The scenario and seed the server started with, live again.", admin_schemas.AdminScenario)),
+    "admin.list_requests": admin_operation(
+        "admin-list-requests", "List recorded requests",
+        json_response("The journal's size and the recorded requests that match every filter, oldest first."
+                      " Requests to /__admin/requests are not recorded.", admin_schemas.AdminJournal),
+        errors={"400": json_response("A filter is unknown, repeated or invalid. `message` names it and the fix.",
+                                     admin_schemas.AdminError)},
+        parameters=JOURNAL_FILTERS,
+    ),
+    "admin.count_requests": admin_operation(
+        "admin-count-requests", "Count recorded requests",
+        json_response("How many recorded requests match every filter.", admin_schemas.AdminJournalCount),
+        errors={"400": json_response("A filter is unknown, repeated or invalid. `message` names it and the fix.",
+                                     admin_schemas.AdminError)},
+        parameters=JOURNAL_FILTERS,
+    ),
+    "admin.clear_requests": admin_operation(
+        "admin-clear-requests", "Clear the request journal",
+        json_response("How many recorded requests were removed.", admin_schemas.AdminJournalCleared)),
     "openapi.serve_document": admin_operation(
         "admin-openapi-document", "Get this OpenAPI document",
         json_response("The document of the live scenario's profile, wire or reference.", {"type": "object"})),
@@ -384,7 +421,8 @@ def new_spec() -> APISpec:
         info={"description": DESCRIPTIONS["wire"]},
         tags=[
             {"name": GENERAL, "description": "The General section of Coder's API v2, under /api/v2."},
-            {"name": ADMIN, "description": "coder-mock's own endpoints for switching scenarios. Coder has no such API."},
+            {"name": ADMIN, "description": "coder-mock's own endpoints for switching scenarios and reading"
+                                        " the request journal. Coder has no such API."},
         ],
     )
     for field_class, (openapi_type, openapi_format) in FIELD_TYPES.items():
@@ -448,7 +486,7 @@ def add_paths(spec: APISpec, app: Flask) -> dict[str, str]:
         doc = OPERATIONS.get(rule.endpoint)
         if doc is None:
             continue
-        declared = {parameter["name"] for parameter in doc.parameters}
+        declared = {parameter["name"] for parameter in doc.parameters if parameter["in"] == "path"}
         if declared != set(rule.arguments):
             raise ValueError(f"route {rule.rule} has variables {sorted(rule.arguments)} but its documentation"
                              f" declares {sorted(declared)}; make OPERATIONS[{rule.endpoint!r}] match the route.")

@@ -1,4 +1,4 @@
-"""The server's shared state: the active scenario, swapped atomically.
+"""The server's shared state: the active scenario, swapped atomically, and the request journal.
 
 Request handlers read `Store.active` once and use that snapshot for the whole
 request, so a switch in flight is seen entirely or not at all. Switches are
@@ -13,6 +13,7 @@ import threading
 import uuid
 
 from coder_mock.catalog import Catalog
+from coder_mock.journal import DEFAULT_SIZE, Journal
 from coder_mock.rendering import Rendered
 
 log = logging.getLogger("coder_mock.store")
@@ -23,11 +24,12 @@ class UnknownScenario(LookupError):
 
 
 class Store:
-    """The catalog of scenarios and which one is live."""
+    """The catalog of scenarios, which one is live, and the journal of recent requests."""
 
     def __init__(self, catalog: Catalog, scenario: str = "default", seed: int | None = None,
-                 profile: str | None = None) -> None:
+                 profile: str | None = None, journal_size: int = DEFAULT_SIZE) -> None:
         self.catalog = catalog
+        self.journal = Journal(journal_size)
         self.instance_id = str(uuid.uuid4())
         self.initial = (scenario, seed, profile)
         # A profile chosen on the command line or through the admin API wins
@@ -58,7 +60,10 @@ class Store:
         return rendered
 
     def reset(self) -> Rendered:
-        """Go back to the scenario, seed and profile the server started with."""
+        """Go back to the scenario, seed and profile the server started with.
+
+        The journal keeps its entries; DELETE /__admin/requests clears it.
+        """
         name, seed, profile = self.initial
         with self._switch_lock:
             self.profile = profile

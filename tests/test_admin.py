@@ -31,6 +31,9 @@ ENDPOINTS = [
     "GET /__admin/scenario",
     "PUT /__admin/scenario",
     "POST /__admin/reset",
+    "GET /__admin/requests",
+    "GET /__admin/requests/count",
+    "DELETE /__admin/requests",
 ]
 
 

@@ -78,6 +78,9 @@ EXPECTED_OPERATIONS = {
     ("GET", "/__admin/scenario"): ("admin-get-scenario", "Admin", PUBLIC),
     ("PUT", "/__admin/scenario"): ("admin-switch-scenario", "Admin", PUBLIC),
     ("POST", "/__admin/reset"): ("admin-reset", "Admin", PUBLIC),
+    ("GET", "/__admin/requests"): ("admin-list-requests", "Admin", PUBLIC),
+    ("GET", "/__admin/requests/count"): ("admin-count-requests", "Admin", PUBLIC),
+    ("DELETE", "/__admin/requests"): ("admin-clear-requests", "Admin", PUBLIC),
     ("GET", "/swagger/doc.json"): ("admin-openapi-document", "Admin", PUBLIC),
 }
 ALIASES = {("GET", "/api/v2"): ("GET", "/api/v2/")}
@@ -98,6 +101,9 @@ ROOT_SCHEMAS: tuple[type[Schema], ...] = (
     admin_schemas.AdminScenario,
     admin_schemas.AdminScenarioSwitch,
     admin_schemas.AdminError,
+    admin_schemas.AdminJournal,
+    admin_schemas.AdminJournalCount,
+    admin_schemas.AdminJournalCleared,
 )
 """The schemas the operations name. The components are these and every schema they nest."""
 
@@ -208,7 +214,8 @@ def test_error_responses(document: dict[str, Any], method: str, path: str) -> No
         expected.add("401")
     if access == OWNER:
         expected.add("403")
-    if operation_id in ("get-deployment-stats", "get-token-config", "admin-switch-scenario"):
+    if operation_id in ("get-deployment-stats", "get-token-config", "admin-switch-scenario", "admin-list-requests",
+                        "admin-count-requests"):
         expected.add("400")
     if operation_id == "admin-switch-scenario":
         expected.add("404")
@@ -498,6 +505,11 @@ ADMIN_REQUESTS: dict[str, tuple[str, str, str | None]] = {
     "switch-invalid-seed": ("PUT", "/__admin/scenario", '{"name": "outdated", "seed": "3"}'),
     "switch-unknown": ("PUT", "/__admin/scenario", '{"name": "no-such-scenario"}'),
     "reset": ("POST", "/__admin/reset", None),
+    "requests": ("GET", "/__admin/requests", None),
+    "requests-filtered": ("GET", "/__admin/requests?method=get&limit=1", None),
+    "requests-invalid-filter": ("GET", "/__admin/requests?status=ok", None),
+    "requests-count": ("GET", "/__admin/requests/count", None),
+    "requests-clear": ("DELETE", "/__admin/requests", None),
 }
 ADMIN_STATUSES = {
     "switch-invalid-json": 400,
@@ -506,6 +518,7 @@ ADMIN_STATUSES = {
     "switch-invalid-name": 400,
     "switch-invalid-seed": 400,
     "switch-unknown": 404,
+    "requests-invalid-filter": 400,
 }
 
 

@@ -10,7 +10,20 @@ from __future__ import annotations
 
 from marshmallow import validate
 
-from coder_mock.schemas.fields import Bool, CoderSchema, Enum, Int, NestedList, SemVer, String, StringList, UUID
+from coder_mock.schemas.fields import (
+    AnyMap,
+    Bool,
+    CoderSchema,
+    Enum,
+    Int,
+    NestedList,
+    SemVer,
+    String,
+    StringList,
+    StringMap,
+    Timestamp,
+    UUID,
+)
 from coder_mock.schemas.scenario import NAME_PATTERN
 
 
@@ -75,6 +88,41 @@ class AdminScenarioSwitch(AdminSchema):
     name = String(required=True, validate=validate.Regexp(NAME_PATTERN))
     seed = Int(metadata={"omitempty": True})
     profile = Enum("wire", "reference", metadata={"omitempty": True})
+
+
+class AdminJournalEntry(AdminSchema):
+    """One request in the journal, with session tokens and cookie values replaced by [REDACTED]."""
+
+    time = Timestamp()
+    method = String()
+    path = String()
+    # Each query parameter maps to the list of its values.
+    query = AnyMap()
+    headers = StringMap()
+    body = String()
+    body_truncated = Bool()
+    status = Int()
+    operation = String()
+    scenario = String()
+
+
+class AdminJournal(AdminSchema):
+    """The body of GET /__admin/requests: the journal's size and the matching requests, oldest first."""
+
+    size = Int()
+    requests = NestedList(AdminJournalEntry)
+
+
+class AdminJournalCount(AdminSchema):
+    """The body of GET /__admin/requests/count."""
+
+    count = Int()
+
+
+class AdminJournalCleared(AdminSchema):
+    """The body of DELETE /__admin/requests: how many entries were removed."""
+
+    cleared = Int()
 
 
 class AdminError(AdminSchema):
