@@ -70,7 +70,9 @@ def encode_float(number: float) -> str:
     exponent_text = f"{abs(exponent):02d}"
     if exponent < 0 and exponent_text.startswith("0"):
         exponent_text = exponent_text[1:]
-    return ("-" if sign else "") + mantissa + "e" + ("-" if exponent < 0 else "+") + exponent_text
+    sign_text = "-" if sign else ""
+    exponent_sign = "-" if exponent < 0 else "+"
+    return f"{sign_text}{mantissa}e{exponent_sign}{exponent_text}"
 
 
 def encode_value(value: Any) -> str:

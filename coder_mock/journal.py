@@ -110,9 +110,9 @@ def new_entry(*, method: str, path: str, query: Mapping[str, list[str]], headers
               scenario: str) -> tuple[int, dict[str, Any]]:
     """Build one journal entry with its secrets redacted, paired with its time in microseconds for `since`.
 
-    The body holds the bytes the app read, so it is empty for a handler that
+    The body contains the bytes the app read, so it is empty for a handler that
     ignores the body. `body_truncated` is true when the request declared or
-    sent more bytes than the body holds.
+    sent more bytes than the entry keeps.
     """
     now = dt.datetime.now(dt.timezone.utc)
     head = bytes(body.head) if body is not None else b""
@@ -135,7 +135,7 @@ def new_entry(*, method: str, path: str, query: Mapping[str, list[str]], headers
 
 @dataclass(frozen=True)
 class Filters:
-    """The conditions of a journal query. None means any value."""
+    """Conditions of a journal query, where None matches any value."""
 
     method: str | None = None
     path: str | None = None
