@@ -12,6 +12,9 @@ from coder_mock.app import create_app
 from coder_mock.catalog import Catalog, load_catalog
 from coder_mock.store import Store
 
+# pytester runs pytest inside tests, for the tests of the pytest plugin.
+pytest_plugins = ["pytester"]
+
 OWNER_TOKEN = "adminToken-coderMockAdminSecret01"
 MEMBER_TOKEN = "memberTokn-coderMockMemberSecret1"
 EXPIRED_TOKEN = "expiredTkn-coderMockExpiredToken1"
