@@ -91,7 +91,12 @@ def coder_mock_server(pytestconfig: pytest.Config) -> Iterator["CoderMock"]:
     try:
         mock.start()
     except CoderMockError as error:
-        pytest.fail(f"coder-mock did not start: {error}", pytrace=False)
+        problem = str(error)
+    else:
+        problem = None
+    # pytest.fail is called outside the except block, so the report shows no chained exception.
+    if problem is not None:
+        pytest.fail(f"coder-mock did not start: {problem}", pytrace=False)
     try:
         yield mock
     finally:
@@ -108,6 +113,7 @@ def coder_mock(coder_mock_server: "CoderMock", request: pytest.FixtureRequest) -
     from coder_mock.testing import CoderMockError
 
     choice = marker_choice(request.node)
+    problem = None
     try:
         coder_mock_server.reset()
         if choice is not None:
@@ -115,5 +121,7 @@ def coder_mock(coder_mock_server: "CoderMock", request: pytest.FixtureRequest) -
             # The switch itself is an admin request in the journal, so the test starts from an empty one.
             coder_mock_server.journal.clear()
     except CoderMockError as error:
-        pytest.fail(f"coder-mock could not be prepared for this test: {error}", pytrace=False)
+        problem = str(error)
+    if problem is not None:
+        pytest.fail(f"coder-mock could not be prepared for this test: {problem}", pytrace=False)
     return coder_mock_server
