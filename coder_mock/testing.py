@@ -56,7 +56,7 @@ class CoderMockError(Exception):
 
 
 class AdminRequestFailed(CoderMockError):
-    """The admin API answered an error status; `status` and `body` are its response."""
+    """The admin API returned an error status; `status` and `body` are those of its response."""
 
     def __init__(self, method: str, path: str, status: int, body: Any) -> None:
         self.method = method
@@ -153,8 +153,8 @@ class Tokens:
 
     def __getitem__(self, username: str) -> str:
         # coderd matches usernames case-insensitively.
-        wanted = username.lower()
-        known = [record for record in self.all if record.username.lower() == wanted]
+        lowered = username.lower()
+        known = [record for record in self.all if record.username.lower() == lowered]
         if not known:
             raise KeyError(f"scenario {self.scenario!r} has no user {username!r};"
                            f" its users are: {', '.join(self.usernames()) or 'none'}.")
@@ -282,7 +282,7 @@ class Journal:
         return entries
 
     def count(self, **filters: Any) -> int:
-        """Return how many entries match; takes the same filters as calling the journal."""
+        """Return how many entries match the filters, which are those of a journal query."""
         return len(self(**filters))
 
     def clear(self) -> int:
@@ -315,7 +315,8 @@ def near_misses(method: str, path: str, status: int | None,
                     if status is not None and group[0] == method and group[1] == path and group[2] != status]
     other_method = [group for group in received if group[0] != method and group[1] == path]
     same_method_paths = list(dict.fromkeys(group[1] for group in received if group[0] == method and group[1] != path))
-    similar = difflib.get_close_matches(path, same_method_paths, n=len(same_method_paths), cutoff=SIMILAR_PATH_RATIO)
+    similar = difflib.get_close_matches(path, same_method_paths, n=max(1, len(same_method_paths)),
+                                        cutoff=SIMILAR_PATH_RATIO)
     similar_path = sorted((group for group in received if group[0] == method and group[1] in similar),
                           key=lambda group: similar.index(group[1]))
     lines = [request_line(*group, note="  (other status)") for group in other_status]
@@ -327,10 +328,17 @@ def near_misses(method: str, path: str, status: int | None,
 def called_message(method: str, path: str, status: int | None, times: int | None, matched: int,
                    entries: list[dict[str, Any]]) -> str:
     """Build the assert_called failure: what was expected, the near misses, and every request received."""
-    wanted = f"{method} {path}" + (f" with status {status}" if status is not None else "")
-    expected = "at least once" if times is None else ("never" if times == 0 else plural(times))
+    expected_request = f"{method} {path}"
+    if status is not None:
+        expected_request += f" with status {status}"
+    if times is None:
+        expected = "at least once"
+    elif times == 0:
+        expected = "never"
+    else:
+        expected = plural(times)
     actual = "it was not called" if matched == 0 else f"it was called {plural(matched)}"
-    lines = [f"Expected {wanted} to be called {expected}, but {actual}."]
+    lines = [f"Expected {expected_request} to be called {expected}, but {actual}."]
     received = group_requests(entries)
     misses = near_misses(method, path, status, received)
     if misses:
@@ -528,8 +536,8 @@ class CoderMock:
         try:
             yield switched
         finally:
-            # NOTE: restoring names the previous profile explicitly, so a scenario file's own profile no
-            # longer applies to later switches until reset() restores the start's choice.
+            # NOTE: after a use() with a profile, the previous profile is restored by name, so a scenario
+            # file's own profile no longer applies to later switches until reset().
             restore_profile = previous.profile if profile is not None else None
             self.switch(previous.name, previous.seed, restore_profile)
 

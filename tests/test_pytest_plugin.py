@@ -227,7 +227,8 @@ def test_marker_without_fixture_starts_nothing(pytester: pytest.Pytester) -> Non
         def test_plain():
             assert "coder_mock.testing" not in sys.modules
             assert "flask" not in sys.modules
-            assert [thread.name for thread in threading.enumerate() if thread.name.startswith("coder-mock")] == []
+            names = [thread.name for thread in threading.enumerate()]
+            assert [name for name in names if name.startswith("coder-mock")] == []
     """)
 
     result = pytester.runpytest_subprocess()
