@@ -18,10 +18,12 @@ import datetime as dt
 import difflib
 import functools
 import json
+import socket
 import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -355,6 +357,20 @@ def called_message(method: str, path: str, status: int | None, times: int | None
     return "\n".join(lines)
 
 
+def track_connections(server: BaseWSGIServer) -> "weakref.WeakSet[socket.socket]":
+    """Record every connection `server` accepts from now on, so stop() can end those still open."""
+    connections: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+    accept = server.get_request
+
+    def get_request() -> tuple[socket.socket, Any]:
+        connection, address = accept()
+        connections.add(connection)
+        return connection, address
+
+    server.get_request = get_request  # type: ignore[method-assign]
+    return connections
+
+
 class CoderMock:
     """A coder-mock server for one test process, driven through the admin API.
 
@@ -383,6 +399,7 @@ class CoderMock:
         self._store: Store | None = None
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self._connections: weakref.WeakSet[socket.socket] = weakref.WeakSet()
         self._attached = False
         # Proxies from the environment are ignored, because the server is always reached directly.
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -437,6 +454,7 @@ class CoderMock:
         finally:
             # The server has its own duplicate of the socket.
             listener.close()
+        self._connections = track_connections(server)
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": POLL_INTERVAL_SECONDS},
                                   name=f"coder-mock 127.0.0.1:{server.server_port}", daemon=True)
         thread.start()
@@ -445,19 +463,28 @@ class CoderMock:
         return self
 
     def stop(self) -> None:
-        """Stop serving, wait for the serving thread and close the listening socket; a no-op when stopped.
+        """Stop serving, wait for the serving thread, close the listening socket and end open connections.
 
-        An attached server keeps running, and only this object lets go of it.
+        A no-op when stopped. An attached server keeps running, and only this
+        object lets go of it.
         """
-        server, thread = self._server, self._thread
+        server, thread, connections = self._server, self._thread, self._connections
         self._url = None
         self._server = self._thread = self._store = None
+        self._connections = weakref.WeakSet()
         if server is None:
             return
         server.shutdown()
         if thread is not None:
             thread.join()
         server.server_close()
+        # Keep-alive connections have handler threads of their own, which would go on serving them.
+        for connection in list(connections):
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                # The handler closed this connection already.
+                pass
 
     def __enter__(self) -> "CoderMock":
         if self._url is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import json
 import re
 import socket
@@ -107,6 +108,23 @@ def test_start_stop_methods() -> None:
     with pytest.raises(CoderMockError) as raised:
         mock.url
     assert str(raised.value) == "coder-mock is not running: call start() or use the CoderMock in a with block."
+
+
+def test_stop_ends_keep_alive_connections() -> None:
+    with CoderMock() as mock:
+        client = http.client.HTTPConnection("127.0.0.1", port_of(mock.url), timeout=5)
+        client.request("GET", "/api/v2/buildinfo")
+        response = client.getresponse()
+        response.read()
+        assert response.status == 200
+        assert response.getheader("Connection") is None
+        connection = client.sock
+
+    # The server ends the kept-alive connection, so the client reads end of file.
+    try:
+        assert connection.recv(65536) == b""
+    finally:
+        client.close()
 
 
 def test_restart_after_stop() -> None:
