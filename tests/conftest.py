@@ -23,6 +23,7 @@ BUILTIN_SCENARIOS = (
     "default",
     "dev-build",
     "experiments",
+    "flaky",
     "minimal",
     "outdated",
     "rate-limited",
