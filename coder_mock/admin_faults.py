@@ -119,7 +119,7 @@ def add_fault() -> Response:
         return problem(400, error.message, error.detail)
     book.add(faults.build_rule(spec))
     log.info("fault rule added for %s", spec["operation"])
-    return answer(201, listing(book))
+    return answer(200, listing(book))
 
 
 @blueprint.delete("/faults")

@@ -13,7 +13,17 @@ from typing import Any, Mapping
 from marshmallow import ValidationError, validates_schema
 
 from coder_mock.godefaults import parse_duration
-from coder_mock.schemas.fields import CoderField, CoderSchema, Enum, Int, NestedList, Number, String, written
+from coder_mock.schemas.fields import (
+    LIST_ERRORS,
+    CoderField,
+    CoderSchema,
+    Enum,
+    Int,
+    NestedList,
+    Number,
+    String,
+    written,
+)
 
 ALL = "all"
 CONNECTION_FAULTS = ("reset", "empty", "truncate", "drip")
@@ -175,4 +185,9 @@ class FaultRule(CoderSchema):
 class FaultList(CoderSchema):
     """The body of PUT /__admin/faults: every rule, replacing the current ones."""
 
-    faults = NestedList(FaultRule, required=True)
+    faults = NestedList(FaultRule, required=True, error_messages={
+        **LIST_ERRORS,
+        # marshmallow formats this message with str.format, so the braces are doubled.
+        "required": 'missing: add "faults" with the list of rules, such as [{{"operation": "all", "delay": "250ms"}}],'
+                    " or [] for none.",
+    })
