@@ -30,7 +30,7 @@ LIST_EXAMPLE = '{"faults": [{"operation": "all", "delay": "250ms"}]}'
 
 
 class InvalidBody(Exception):
-    """A request body that is not valid JSON or not a valid rule; `message` and `detail` say why."""
+    """A request body that is not valid JSON or not a valid rule; `message` and `detail` describe the problem."""
 
     def __init__(self, message: str, detail: str = "") -> None:
         super().__init__(message)
@@ -102,6 +102,7 @@ def replace_faults() -> Response:
     except LookupError:
         return unknown_session()
     except InvalidBody as error:
+        log.info("fault rules unchanged, request body rejected: %s", error.message)
         return problem(400, error.message, error.detail)
     book.replace(faults.build_rules(specs))
     log.info("fault rules replaced: %d rules", len(specs))
@@ -116,6 +117,7 @@ def add_fault() -> Response:
     except LookupError:
         return unknown_session()
     except InvalidBody as error:
+        log.info("fault rules unchanged, request body rejected: %s", error.message)
         return problem(400, error.message, error.detail)
     book.add(faults.build_rule(spec))
     log.info("fault rule added for %s", spec["operation"])

@@ -8,7 +8,7 @@ seeded from the scenario's seed and the rule's position, so the same
 requests meet the same faults on every run.
 
 A delay sleeps in the request's own thread, so other requests go on. A
-status fault answers at once with coderd's JSON envelope. A connection fault
+status fault responds at once with coderd's JSON envelope. A connection fault
 needs the HTTP server: the app stores the fault in the WSGI environ under
 ENVIRON_KEY and responds as usual, and the server then sends that response
 broken. coder-mock's own server does this in
@@ -200,7 +200,7 @@ def _generator(seed: int, position: int) -> random.Random:
 class FaultBook:
     """The live fault rules of the global state or of one session, with their counters.
 
-    Every method is thread-safe. A replace or clear is atomic: a request sees the
+    Every method is thread-safe. A replace or clear is atomic: a request gets the
     old rules or the new ones.
     """
 
@@ -213,6 +213,10 @@ class FaultBook:
     def rules(self) -> tuple[FaultRule, ...]:
         with self._lock:
             return tuple(live.rule for live in self._live)
+
+    def has_rules(self) -> bool:
+        """Return whether any rule is set, spent ones included; a fast path must not skip a book with rules."""
+        return bool(self._live)
 
     def states(self) -> list[dict[str, Any]]:
         """Return each rule as JSON with `applied`, and `remaining` for a rule with a count."""
@@ -307,6 +311,7 @@ def apply(operation_id: str) -> Response | None:
     if fault is None:
         return None
     g.fault = fault.describe()
+    log.debug("fault on %s %s: %s", request.method, request.path, g.fault)
     if fault.delay:
         time.sleep(fault.delay / NANOSECONDS)
     if fault.rule.reply is not None:

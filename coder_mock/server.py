@@ -344,7 +344,7 @@ class QuietRequestHandler(WSGIRequestHandler):
 
     def send_with_fault(self, fault: faults.Fault, code: int, reason: str, headers: list[tuple[str, str]],
                         payload: bytes) -> None:
-        """Send the app's response broken as its connection fault says (see coder_mock.faults)."""
+        """Send the app's response broken in the way its connection fault specifies (see coder_mock.faults)."""
         # The response is written to memory first, so the head is exactly what write_response sends.
         real_wfile = self.wfile
         self.wfile = io.BytesIO()  # type: ignore[assignment]
@@ -357,7 +357,7 @@ class QuietRequestHandler(WSGIRequestHandler):
         if faults.send_broken(fault, self.wfile.write, written[:head_length], written[head_length:]):
             self.close_connection = True
         if fault.connection == "reset":
-            # The buffered reader holds the socket open, so it is closed first.
+            # The socket closes only after its buffered reader does, so the reader is closed first.
             self.rfile.close()
             faults.reset_connection(self.connection)
 

@@ -460,7 +460,8 @@ def test_random_delay_within_range(client: FlaskClient) -> None:
     recorded = [fault for _, _, fault in journal_faults(client)]
     assert len(recorded) == 5
     for text in recorded:
-        assert text.startswith("delay ") and text.endswith("ms"), text
+        assert text.startswith("delay "), text
+        assert text.endswith("ms"), text
         assert 1 <= float(text.removeprefix("delay ").removesuffix("ms")) <= 20, text
 
 
@@ -615,3 +616,44 @@ def test_session_header_uses_own_book(client: FlaskClient) -> None:
     assert json.loads(client.get(FAULTS, headers=session).get_data())["faults"][0]["status"] == 503
     # Requests that belong to no session use the global book.
     assert client.get(BUILDINFO).status_code == 200
+
+
+def test_session_book_starts_from_session_scenario(store: Store, client: FlaskClient, catalog: Catalog) -> None:
+    sessions = {"s2": catalog.rendered("flaky", seed=9)}
+
+    def view(session_id: str) -> Any:
+        return sessions[session_id]
+
+    store.view = view  # type: ignore[attr-defined]
+    listed = client.get(FAULTS, headers={"Coder-Mock-Session": "s2"}).get_json()
+
+    assert listed["seed"] == 9
+    assert len(listed["faults"]) == 5
+    assert client.get(FAULTS).get_json()["faults"] == []
+
+
+def test_unknown_session_gets_404(store: Store, client: FlaskClient) -> None:
+    def view(session_id: str) -> Any:
+        raise KeyError(session_id)
+
+    store.view = view  # type: ignore[attr-defined]
+
+    for method in ("GET", "PUT", "POST", "DELETE"):
+        response = client.open(FAULTS, method=method, json={"faults": []}, headers={"Coder-Mock-Session": "nope"})
+        assert response.status_code == 404, method
+        assert response.get_json() == {
+            "message": 'Session "nope" not found.',
+            "detail": "Create it with POST /__admin/sessions, or leave out the Coder-Mock-Session header to change"
+                      " the global rules.",
+        }, method
+
+
+def test_has_rules_counts_spent_rules(client: FlaskClient, store: Store) -> None:
+    assert store.faults.has_rules() is False
+
+    client.post(FAULTS, json={"operation": "build-info", "status": 503, "count": 1})
+    client.get(BUILDINFO)
+
+    assert store.faults.has_rules() is True
+    client.delete(FAULTS)
+    assert store.faults.has_rules() is False

@@ -2,7 +2,7 @@
 
 coder-mock's own server runs on 127.0.0.1 port 0 in a thread, and a raw
 socket client checks the exact bytes. The gunicorn tests run gunicorn as a
-child process with one sync worker, as `--workers` does.
+child process with one sync or gthread worker.
 """
 
 from __future__ import annotations
@@ -365,15 +365,17 @@ app = create_app(Store(load_catalog(), "default"), quiet=True)
 LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
 
 
-@pytest.fixture
-def gunicorn_port(tmp_path: Path) -> Iterator[int]:
-    """Run gunicorn with one sync worker on 127.0.0.1 port 0 serving the default scenario; stop it at teardown."""
+@pytest.fixture(params=["sync", "gthread"])
+def gunicorn_port(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[int]:
+    """Run gunicorn with one worker of each class on 127.0.0.1 port 0 serving the default scenario; stop it at teardown."""
     pytest.importorskip("gunicorn", reason="gunicorn is not installed; `pip install gunicorn` runs these tests")
     (tmp_path / "faults_app.py").write_text(APP_MODULE)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "1", "--bind", "127.0.0.1:0", "--log-level", "info",
-         "faults_app:app"],
+        # gunicorn runs a sync worker with more than one thread as gthread, so only gthread gets two.
+        [sys.executable, "-m", "gunicorn", "--workers", "1", "--worker-class", request.param,
+         "--threads", "2" if request.param == "gthread" else "1",
+         "--bind", "127.0.0.1:0", "--log-level", "info", "faults_app:app"],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, cwd=tmp_path, text=True,
     )
     try:

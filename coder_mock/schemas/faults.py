@@ -27,10 +27,10 @@ from coder_mock.schemas.fields import (
 
 ALL = "all"
 CONNECTION_FAULTS = ("reset", "empty", "truncate", "drip")
-"""How the connection breaks: TCP reset, close before any byte, body cut short, body sent slowly."""
+"""Kinds of broken connection: TCP reset, close before any byte, body cut short, body sent slowly."""
 
 MAX_DELAY_NS = 3_600_000_000_000
-"""The longest delay a rule may ask for (1h), so that a wrong unit cannot park a server thread for days."""
+"""The maximum delay of a rule (1h), so that a wrong unit cannot park a server thread for days."""
 
 DEFAULT_DRIP_BYTES = 16
 DEFAULT_DRIP_INTERVAL_NS = 100_000_000
