@@ -12,8 +12,8 @@ from http import HTTPStatus
 from typing import Any
 
 from coder_mock import gojson
-from coder_mock.faults import FaultRule, build_rules
 from coder_mock.differences import ReferenceContext, reference_transforms
+from coder_mock.faults import FaultRule, build_rules
 from coder_mock.options import GROUPS, OPTIONS, OPTIONS_BY_NAME, SECRET_PATHS, ServerOption
 from coder_mock.schemas.deployment_values import DeploymentValues
 from coder_mock.schemas.general import (
