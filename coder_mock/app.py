@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from coder_mock import admin, gojson, journal, openapi
+from coder_mock import admin, admin_faults, gojson, journal, openapi
 from coder_mock.api import general
 from coder_mock.store import Store
 from coder_mock.wire import INTERNAL_ERROR, ROUTE_NOT_FOUND, error_body
@@ -127,6 +127,7 @@ def record_request(store: Store, response: Response) -> None:
         status=response.status_code,
         operation=operation_name(),
         scenario=(g.get("rendered") or store.active).name,
+        fault=g.get("fault", ""),
     )
     store.journal.record(timestamp, entry)
 
@@ -146,6 +147,7 @@ def create_app(store: Store, quiet: bool = False) -> Flask:
     app.register_blueprint(general.blueprint)
     app.register_blueprint(admin.blueprint)
     app.register_blueprint(openapi.blueprint)
+    admin_faults.install(app)
     app.register_error_handler(NotFound, handle_not_found)
     app.register_error_handler(MethodNotAllowed, handle_method_not_allowed)
     app.register_error_handler(HTTPException, handle_http_error)

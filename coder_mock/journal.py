@@ -107,12 +107,13 @@ def format_time(moment: dt.datetime) -> str:
 
 def new_entry(*, method: str, path: str, query: Mapping[str, list[str]], headers: Mapping[str, str] | Any,
               body: BodyCopy | None, content_length: int | None, status: int, operation: str,
-              scenario: str) -> tuple[int, dict[str, Any]]:
+              scenario: str, fault: str = "") -> tuple[int, dict[str, Any]]:
     """Build one journal entry with its secrets redacted, paired with its time in microseconds for `since`.
 
     The body contains the bytes the app read, so it is empty for a handler that
     ignores the body. `body_truncated` is true when the request declared or
-    sent more bytes than the entry keeps.
+    sent more bytes than the entry keeps. `fault` describes the fault rule
+    applied to the request, such as "delay 250ms, reset", or is "".
     """
     now = dt.datetime.now(dt.timezone.utc)
     head = bytes(body.head) if body is not None else b""
@@ -129,6 +130,7 @@ def new_entry(*, method: str, path: str, query: Mapping[str, list[str]], headers
         "status": status,
         "operation": operation,
         "scenario": scenario,
+        "fault": fault,
     }
     return microseconds(now), entry
 

@@ -35,13 +35,14 @@ from marshmallow import Schema
 from marshmallow import fields as mm_fields
 
 import coder_mock
-from coder_mock import admin
+from coder_mock import admin, admin_faults
 from coder_mock.api import general
 from coder_mock.api.general import MEMBER, OWNER, PUBLIC
 from coder_mock.differences import PROFILES, SCHEMA_PREFIX, document_patches
 from coder_mock.schemas import admin as admin_schemas
 from coder_mock.schemas import fields
 from coder_mock.schemas.common import Response as ResponseSchema
+from coder_mock.schemas.faults import FaultList, FaultRule
 from coder_mock.schemas.general import (
     AvailableExperiments,
     BuildInfoResponse,
@@ -297,6 +298,36 @@ OPERATIONS: dict[str, OperationDoc] = {
     "admin.clear_requests": admin_operation(
         "admin-clear-requests", "Clear the request journal",
         json_response("How many recorded requests were removed.", admin_schemas.AdminJournalCleared)),
+    # --- Fault rules (coder_mock.admin_faults) ---
+    "admin_faults.list_faults": admin_operation(
+        "admin-list-faults", "List fault rules",
+        json_response("The live fault rules in the order they are tried, with their counters.",
+                      admin_schemas.AdminFaultList),
+        errors={"404": json_response("The Coder-Mock-Session header names no session.", admin_schemas.AdminError)}),
+    "admin_faults.replace_faults": admin_operation(
+        "admin-replace-faults", "Replace every fault rule",
+        json_response("The new rules, live when this response is sent.", admin_schemas.AdminFaultList),
+        errors={
+            "400": json_response("The body is not JSON, or a rule is invalid. `message` names the field and the fix.",
+                                 admin_schemas.AdminError),
+            "404": json_response("The Coder-Mock-Session header names no session.", admin_schemas.AdminError),
+        },
+        request_body={"required": True, "content": json_body(FaultList)},
+    ),
+    "admin_faults.add_fault": admin_operation(
+        "admin-add-fault", "Add a fault rule",
+        json_response("Every rule, the new one last.", admin_schemas.AdminFaultList),
+        errors={
+            "400": json_response("The body is not JSON, or the rule is invalid. `message` names the field and the fix.",
+                                 admin_schemas.AdminError),
+            "404": json_response("The Coder-Mock-Session header names no session.", admin_schemas.AdminError),
+        },
+        request_body={"required": True, "content": json_body(FaultRule)},
+    ),
+    "admin_faults.clear_faults": admin_operation(
+        "admin-clear-faults", "Remove every fault rule",
+        json_response("How many rules were removed.", admin_schemas.AdminFaultsCleared),
+        errors={"404": json_response("The Coder-Mock-Session header names no session.", admin_schemas.AdminError)}),
     "openapi.serve_document": admin_operation(
         "admin-openapi-document", "Get this OpenAPI document",
         json_response("The document of the live scenario's profile, wire or reference.", {"type": "object"})),
@@ -441,6 +472,7 @@ def routed_app() -> Flask:
     app.url_map.merge_slashes = False
     app.register_blueprint(general.blueprint)
     app.register_blueprint(admin.blueprint)
+    app.register_blueprint(admin_faults.blueprint)
     app.register_blueprint(blueprint)
     return app
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from coder_mock import gojson
 from coder_mock.differences import ReferenceContext, reference_transforms
+from coder_mock.faults import FaultRule, build_rules
 from coder_mock.options import GROUPS, OPTIONS, OPTIONS_BY_NAME, SECRET_PATHS, ServerOption
 from coder_mock.schemas.deployment_values import DeploymentValues
 from coder_mock.schemas.general import (
@@ -67,6 +68,7 @@ class Rendered:
     users_by_key_id: dict[str, tuple[str, UserRecord]] = field(default_factory=dict)
     users_by_name: dict[str, UserRecord] = field(default_factory=dict)
     users_by_id: dict[str, UserRecord] = field(default_factory=dict)
+    faults: tuple[FaultRule, ...] = ()
 
     @property
     def name(self) -> str:
@@ -237,7 +239,8 @@ def render(world: World, profile: str = "wire") -> Rendered:
         token_configs[user.id] = ok(in_profile("get-token-config", body, profile, context))
 
     overrides = {operation: override_reply(override) for operation, override in world.overrides.items()}
-    rendered = Rendered(world, world.buildinfo["version"], replies, token_configs, overrides, profile)
+    rendered = Rendered(world, world.buildinfo["version"], replies, token_configs, overrides, profile,
+                        faults=build_rules(world.faults))
     for user in world.users:
         rendered.users_by_name[user.username.lower()] = user
         rendered.users_by_id[user.id] = user

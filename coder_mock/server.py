@@ -11,6 +11,7 @@ with its common headers.
 from __future__ import annotations
 
 import errno
+import io
 import ipaddress
 import logging
 import re
@@ -25,7 +26,7 @@ from urllib.parse import unquote_to_bytes, urlsplit
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from coder_mock import gojson
+from coder_mock import faults, gojson
 from coder_mock.http11 import (
     DIGITS,
     TOKEN,
@@ -270,6 +271,9 @@ class QuietRequestHandler(WSGIRequestHandler):
         if not self.finish_body(body):
             self.close_connection = True
         code, _, reason = status.partition(" ")
+        fault = environ.get(faults.ENVIRON_KEY)
+        if fault is not None:
+            return self.send_with_fault(fault, int(code), reason, headers, payload)
         self.write_response(int(code), reason, headers, payload)
 
     def call_app(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
@@ -337,6 +341,25 @@ class QuietRequestHandler(WSGIRequestHandler):
             lines.append("Connection: keep-alive")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         self.wfile.write(head if bodiless else head + payload)
+
+    def send_with_fault(self, fault: faults.Fault, code: int, reason: str, headers: list[tuple[str, str]],
+                        payload: bytes) -> None:
+        """Send the app's response broken in the way its connection fault specifies (see coder_mock.faults)."""
+        # The response is written to memory first, so the head is exactly what write_response sends.
+        real_wfile = self.wfile
+        self.wfile = io.BytesIO()  # type: ignore[assignment]
+        try:
+            self.write_response(code, reason, headers, payload)
+            written = self.wfile.getvalue()  # type: ignore[attr-defined]
+        finally:
+            self.wfile = real_wfile
+        head_length = len(written) - len(payload) if payload and written.endswith(payload) else len(written)
+        if faults.send_broken(fault, self.wfile.write, written[:head_length], written[head_length:]):
+            self.close_connection = True
+        if fault.connection == "reset":
+            # The socket closes only after its buffered reader does, so the reader is closed first.
+            self.rfile.close()
+            faults.reset_connection(self.connection)
 
     def envelope_headers(self, payload: bytes) -> list[tuple[str, str]]:
         """Return coderd's common headers for a JSON `payload` sent by this handler instead of the app."""

@@ -13,6 +13,7 @@ import threading
 import uuid
 
 from coder_mock.catalog import Catalog
+from coder_mock.faults import FaultBook
 from coder_mock.journal import DEFAULT_SIZE, Journal
 from coder_mock.rendering import Rendered
 
@@ -37,6 +38,7 @@ class Store:
         self.profile = profile
         self._switch_lock = threading.Lock()
         self.active: Rendered = self._rendered(scenario, seed, profile)
+        self.faults = FaultBook(self.active.faults, self.active.world.seed)
 
     def _rendered(self, name: str, seed: int | None, profile: str | None) -> Rendered:
         if name not in self.catalog.entries:
@@ -54,6 +56,7 @@ class Store:
             previous = self.active
             self.profile = chosen
             self.active = rendered
+            self.faults.replace(rendered.faults, rendered.world.seed)
         log.info("scenario switched from %s (seed %d, %s) to %s (seed %d, %s)",
                  previous.name, previous.world.seed, previous.profile,
                  rendered.name, rendered.world.seed, rendered.profile)

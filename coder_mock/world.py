@@ -72,6 +72,8 @@ class World:
     update_check: dict[str, Any]
     users: list[UserRecord]
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Fault rules as coder_mock.schemas.faults loads them.
+    faults: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -412,4 +414,5 @@ def build_world(inputs: Inputs, seed: int | None = None) -> World:
         update_check=settle_update_check(inputs, build, bool(config["update_check"])),
         users=build_users(inputs, config, time, seed),
         overrides=scenario.get("overrides", {}),
+        faults=scenario.get("faults", []),
     )

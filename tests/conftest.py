@@ -26,6 +26,7 @@ BUILTIN_SCENARIOS = (
     "default",
     "dev-build",
     "experiments",
+    "flaky",
     "minimal",
     "outdated",
     "rate-limited",

@@ -34,6 +34,10 @@ ENDPOINTS = [
     "GET /__admin/requests",
     "GET /__admin/requests/count",
     "DELETE /__admin/requests",
+    "GET /__admin/faults",
+    "PUT /__admin/faults",
+    "POST /__admin/faults",
+    "DELETE /__admin/faults",
 ]
 
 

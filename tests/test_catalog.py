@@ -76,7 +76,7 @@ def test_user_scenarios_good_and_broken(
     expected_lines = [
         "my-scenarios/broken.yaml: seed: invalid value 1.5: expected an integer.",
         'my-scenarios/broken.yaml: versoin: unknown key "versoin": remove it; the keys allowed here are'
-        " extends, description, seed, time, profile, fixtures, users, deployment, overrides.",
+        " extends, description, seed, time, profile, fixtures, users, deployment, overrides, faults.",
     ]
     assert catalog.rejected == {"broken": expected_lines}
     warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]

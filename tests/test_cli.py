@@ -347,7 +347,7 @@ def test_scenarios_lists_builtins(tmp_path: Path, launcher: list[str], catalog: 
 BROKEN_SCENARIOS = [
     ("extends: nowhere\ndescription: Broken on purpose.\n",
      'sc/broken.yaml: extends: unknown scenario "nowhere"; use one of broken, default, dev-build, experiments,'
-     " good, minimal, outdated, rate-limited, release-candidate, server-errors, stats-processing,"
+     " flaky, good, minimal, outdated, rate-limited, release-candidate, server-errors, stats-processing,"
      " unlimited-token-lifetime."),
     ("description: [unclosed\n",
      "sc/broken.yaml: invalid YAML at line 2 column 1: while parsing a flow sequence, expected ',' or ']',"

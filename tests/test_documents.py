@@ -23,7 +23,7 @@ TOKEN_HELP = (
 )
 STATUS_HELP = "an override is an error response, so use a status from 400 to 599."
 FIXTURE_PATH_HELP = 'give a path relative to a fixtures folder, such as "buildinfo/release.yaml", without "..".'
-SCENARIO_KEYS = "extends, description, seed, time, profile, fixtures, users, deployment, overrides"
+SCENARIO_KEYS = "extends, description, seed, time, profile, fixtures, users, deployment, overrides, faults"
 
 
 @pytest.fixture(autouse=True)

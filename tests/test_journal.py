@@ -43,7 +43,7 @@ def test_entry_fields(client: FlaskClient) -> None:
 
     [entry] = recorded(client)
     assert list(entry) == ["time", "method", "path", "query", "headers", "body", "body_truncated", "status",
-                           "operation", "scenario"]
+                           "operation", "scenario", "fault"]
     assert TIME_PATTERN.match(entry["time"])
     assert entry["method"] == "GET"
     assert entry["path"] == "/api/v2/buildinfo"

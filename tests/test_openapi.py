@@ -23,6 +23,8 @@ from coder_mock.differences import PROFILES
 from coder_mock.cli import main
 from coder_mock.schemas import admin as admin_schemas
 from coder_mock.schemas import fields
+from coder_mock.schemas import faults as fault_schemas
+from coder_mock.schemas.faults import FaultList, FaultRule
 from coder_mock.schemas.common import Response as ResponseSchema
 from coder_mock.schemas.general import (
     AvailableExperiments,
@@ -81,6 +83,10 @@ EXPECTED_OPERATIONS = {
     ("GET", "/__admin/requests"): ("admin-list-requests", "Admin", PUBLIC),
     ("GET", "/__admin/requests/count"): ("admin-count-requests", "Admin", PUBLIC),
     ("DELETE", "/__admin/requests"): ("admin-clear-requests", "Admin", PUBLIC),
+    ("GET", "/__admin/faults"): ("admin-list-faults", "Admin", PUBLIC),
+    ("PUT", "/__admin/faults"): ("admin-replace-faults", "Admin", PUBLIC),
+    ("POST", "/__admin/faults"): ("admin-add-fault", "Admin", PUBLIC),
+    ("DELETE", "/__admin/faults"): ("admin-clear-faults", "Admin", PUBLIC),
     ("GET", "/swagger/doc.json"): ("admin-openapi-document", "Admin", PUBLIC),
 }
 ALIASES = {("GET", "/api/v2"): ("GET", "/api/v2/")}
@@ -104,6 +110,10 @@ ROOT_SCHEMAS: tuple[type[Schema], ...] = (
     admin_schemas.AdminJournal,
     admin_schemas.AdminJournalCount,
     admin_schemas.AdminJournalCleared,
+    FaultList,
+    FaultRule,
+    admin_schemas.AdminFaultList,
+    admin_schemas.AdminFaultsCleared,
 )
 """The schemas the operations name. The components are these and every schema they nest."""
 
@@ -215,9 +225,10 @@ def test_error_responses(document: dict[str, Any], method: str, path: str) -> No
     if access == OWNER:
         expected.add("403")
     if operation_id in ("get-deployment-stats", "get-token-config", "admin-switch-scenario", "admin-list-requests",
-                        "admin-count-requests"):
+                        "admin-count-requests", "admin-replace-faults", "admin-add-fault"):
         expected.add("400")
-    if operation_id == "admin-switch-scenario":
+    if operation_id in ("admin-switch-scenario", "admin-list-faults", "admin-replace-faults", "admin-add-fault",
+                        "admin-clear-faults"):
         expected.add("404")
     if operation_id == "report-csp-violations":
         expected |= {"400", "413"}
@@ -394,6 +405,10 @@ EXPECTED_PROPERTIES: dict[type[mm_fields.Field], Any] = {
     fields.StringList: {"type": "array", "items": {"type": "string"}},
     fields.StringMap: {"type": "object", "additionalProperties": {"type": "string"}},
     fields.AnyMap: {"type": "object"},
+    fault_schemas.GoDuration: {"type": "string"},
+    fault_schemas.Operation: {"type": "string"},
+    fault_schemas.Probability: {"type": "number"},
+    fault_schemas.Delay: {},
     fields.AnyValue: {},
 }
 

@@ -12,7 +12,7 @@ from typing import Callable
 
 from flask import Blueprint, Response, g, request
 
-from coder_mock import gojson, godecode
+from coder_mock import faults, gojson, godecode
 from coder_mock.auth import Caller, authenticate
 from coder_mock.differences import access_in
 from coder_mock.rendering import Rendered, Reply
@@ -63,6 +63,8 @@ def serve(operation: Operation, answer: Callable[[Rendered, Caller], Response]) 
     """Apply overrides, authentication and role checks in coderd's order, then respond."""
     rendered: Rendered = g.rendered
     g.operation = operation.id
+    if (faulty := faults.apply(operation.id)) is not None:
+        return faulty
     override = rendered.overrides.get(operation.id) or rendered.overrides.get("all")
 
     # The rate limiter runs before authentication in coderd's middleware chain.

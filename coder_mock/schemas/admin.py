@@ -24,6 +24,7 @@ from coder_mock.schemas.fields import (
     Timestamp,
     UUID,
 )
+from coder_mock.schemas.faults import FaultRule
 from coder_mock.schemas.scenario import NAME_PATTERN
 
 
@@ -104,6 +105,8 @@ class AdminJournalEntry(AdminSchema):
     status = Int()
     operation = String()
     scenario = String()
+    # The fault rule applied, such as "delay 250ms, reset", or "".
+    fault = String()
 
 
 class AdminJournal(AdminSchema):
@@ -136,3 +139,26 @@ class AdminError(AdminSchema):
     detail = String(metadata={"omitempty": True})
     available = StringList(metadata={"omitempty": True})
     endpoints = StringList(metadata={"omitempty": True})
+
+
+# --- Fault rules (/__admin/faults) ------------------------------------------------------
+
+
+class AdminFaultState(FaultRule, AdminSchema):
+    """A live fault rule: the rule as given, how many requests it applied to, and how many calls it has left."""
+
+    applied = Int()
+    remaining = Int(metadata={"omitempty": True})
+
+
+class AdminFaultList(AdminSchema):
+    """The body of GET, PUT and POST /__admin/faults: the seed of the draws and the rules in the order they are tried."""
+
+    seed = Int()
+    faults = NestedList(AdminFaultState)
+
+
+class AdminFaultsCleared(AdminSchema):
+    """The body of DELETE /__admin/faults: how many rules were removed."""
+
+    cleared = Int()

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 from marshmallow import ValidationError, validates_schema
 
+from coder_mock.schemas.faults import FaultRule
 from coder_mock.schemas.fields import (
     Bool,
     CoderField,
@@ -167,6 +168,8 @@ class Scenario(CoderSchema):
     users = NestedList(User)
     deployment = Nested(Deployment)
     overrides = Nested(lambda: Overrides())
+    # Fault rules, tried in order; see coder_mock.faults.
+    faults = NestedList(FaultRule)
 
 
 class Overrides(CoderSchema):
