@@ -1,8 +1,8 @@
 """Cross-origin resource sharing (CORS) for browser clients, off unless `serve --cors` names origins.
 
 coderd sends no CORS headers on /api/v2, so by default neither does coder-mock.
-With origins allowed, a WSGI middleware around the whole app answers CORS
-preflights itself, without authentication, and adds the CORS headers to every
+With origins allowed, a WSGI middleware around the whole app responds to
+CORS preflights itself, without authentication, and adds the CORS headers to every
 other response for an allowed origin, errors included. Requests from other
 origins pass through unchanged apart from `Vary: Origin`.
 
@@ -35,7 +35,7 @@ ALLOWED_REQUEST_HEADERS = ("Authorization", "Coder-Mock-Session", "Coder-Session
 # the build version on every response and the rate-limit headers of a 429.
 EXPOSED_HEADERS = ("Retry-After", "X-Coder-Build-Version", "X-Ratelimit-Limit", "X-Ratelimit-Remaining",
                    "X-Ratelimit-Reset")
-# Chromium caps the preflight cache at 7200 seconds. The answers depend only on
+# Chromium caps the preflight cache at 7200 seconds. The preflight responses depend only on
 # the command line and the routes, which do not change while the server runs.
 MAX_AGE_SECONDS = 7200
 # The operation recorded in the access log for a preflight.
@@ -65,7 +65,8 @@ def parse_origin(text: str) -> str:
     example = "use the scheme, host and optional port only, such as http://localhost:5173, or * for any origin"
     scheme, separator, rest = value.partition("://")
     if not separator:
-        raise InvalidOrigin(f"invalid origin {text!r}: no scheme; {example}.")
+        hint = f"use 'http://{value}'" if re.fullmatch(r"[A-Za-z0-9.-]+(:[0-9]+)?", value) else example
+        raise InvalidOrigin(f"invalid origin {text!r}: no scheme; {hint}.")
     scheme = scheme.lower()
     if not _SCHEME.fullmatch(scheme):
         raise InvalidOrigin(f"invalid origin {text!r}: invalid scheme {scheme!r}; {example}.")
@@ -137,19 +138,20 @@ class CorsPolicy:
         return allowed + [("Access-Control-Expose-Headers", ", ".join(EXPOSED_HEADERS))]
 
     def preflight_headers(self, origin: str, methods: Iterable[str], private_network: bool) -> list[tuple[str, str]]:
-        """Return the headers of a 204 answer to a preflight from the allowed `origin`."""
+        """Return the headers of the 204 response to a preflight from the allowed `origin`."""
         headers = self.origin_headers(origin)
         headers.append(("Access-Control-Allow-Methods", ", ".join(methods)))
         headers.append(("Access-Control-Allow-Headers", ", ".join(ALLOWED_REQUEST_HEADERS)))
         headers.append(("Access-Control-Max-Age", str(MAX_AGE_SECONDS)))
         if private_network:
-            # Chromium's Private Network Access asks this before a public page may call a loopback server.
+            # The WICG Private Network Access draft requires this before a public page may call a loopback
+            # server. Chromium sent such preflights from version 104, and from 142 asks the user instead.
             headers.append(("Access-Control-Allow-Private-Network", "true"))
         return headers
 
 
 def add_vary_origin(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Return `headers` with Origin added to Vary, so caches keep the answers to different origins apart."""
+    """Return `headers` with Origin added to Vary, so caches keep the responses to different origins apart."""
     for index, (name, value) in enumerate(headers):
         if name.lower() == "vary":
             fields = [field.strip().lower() for field in value.split(",")]
@@ -161,7 +163,7 @@ def add_vary_origin(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 class CorsMiddleware:
-    """WSGI middleware that answers CORS preflights and adds CORS headers to the app's responses."""
+    """WSGI middleware that responds to CORS preflights and adds CORS headers to the app's responses."""
 
     def __init__(self, app: Flask, wsgi_app: Callable[..., Iterable[bytes]], policy: CorsPolicy) -> None:
         self.app = app
@@ -186,7 +188,7 @@ class CorsMiddleware:
 
     def preflight(self, environ: dict[str, Any], origin: str,
                   start_response: Callable[..., Any]) -> Iterable[bytes]:
-        """Answer a preflight from an allowed origin with 204, before authentication, faults and the journal."""
+        """Respond to a preflight from an allowed origin with 204, before authentication, faults and the journal."""
         started = time.perf_counter()
         path = _SLASHES.sub("/", environ.get("PATH_INFO", "") or "/")
         requested = environ["HTTP_ACCESS_CONTROL_REQUEST_METHOD"].strip()
@@ -225,8 +227,8 @@ class CorsMiddleware:
 def install(app: Flask, origins: Iterable[str]) -> CorsPolicy:
     """Wrap `app.wsgi_app` in the CORS middleware when `origins` allows any; return the policy.
 
-    Call it last in create_app so the middleware is outermost and sees every
-    response. The policy is stored in app.extensions["coder_mock.cors"], where
+    Call it last in create_app so the middleware is outermost and receives
+    every response. The policy is stored in app.extensions["coder_mock.cors"], where
     the HTTP server finds it for the errors it sends before the app runs.
     """
     policy = CorsPolicy.from_values(origins)

@@ -73,7 +73,7 @@ class WebSocket:
         return data
 
     def receive_text(self) -> str:
-        """Return the next text message, answering pings on the way."""
+        """Return the next text message, replying to pings on the way."""
         message = b""
         while True:
             first, second = self.read_exactly(2)

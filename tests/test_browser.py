@@ -186,7 +186,7 @@ def test_admin_page_switches_scenario(server: str, browser: PageSession, catalog
     assert browser.evaluate(active_rows) == ["default"]
     assert browser.evaluate("document.getElementById('switch-name').value") == "default"
 
-    # This server has no sessions, whether GET /__admin/sessions answers 404 or an empty list.
+    # This server has no sessions, whether GET /__admin/sessions returns 404 or an empty list.
     assert browser.evaluate(text_of("sessions-empty")) == "No sessions."
     assert browser.evaluate("document.getElementById('sessions-empty').hidden") is False
     assert browser.evaluate("document.getElementById('sessions-table').hidden") is True
@@ -219,7 +219,7 @@ def test_admin_page_switches_scenario(server: str, browser: PageSession, catalog
     assert thrown == []
 
 
-# --- Sessions, with GET /__admin/sessions replaced by fixed answers -----------------------------
+# --- Sessions, with GET /__admin/sessions replaced by fixed responses ---------------------------
 
 SESSION = {
     "id": "s-1",
@@ -260,7 +260,7 @@ def serve_in_thread() -> Iterator[Callable[[Flask], str]]:
 
 
 def answer_sessions(app: Flask, status: str, body: dict) -> None:
-    """Make `app` answer GET /__admin/sessions with `status` and `body` as JSON."""
+    """Make `app` respond to GET /__admin/sessions with `status` and `body` as JSON."""
     inner = app.wsgi_app
     payload = json.dumps(body).encode()
 

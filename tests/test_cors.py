@@ -1,4 +1,4 @@
-"""CORS: off by default, preflights answered without a token, and headers on every response to an allowed origin."""
+"""CORS: off by default, preflights handled without a token, and headers on every response to an allowed origin."""
 
 from __future__ import annotations
 
@@ -153,7 +153,7 @@ def test_preflight_lists_route_methods(cors_client: FlaskClient, path: str) -> N
 
 
 def test_preflight_needs_no_token(cors_client: FlaskClient) -> None:
-    # An owner-only operation: the preflight carries no token and is answered all the same.
+    # An owner-only operation: the preflight carries no token and gets 204 all the same.
     response = preflight(cors_client, "/api/v2/deployment/stats")
 
     assert response.status_code == 204
@@ -402,8 +402,9 @@ def test_parse_valid_origin(text: str) -> None:
 
 
 INVALID_ORIGINS = {
-    "localhost:5173": "invalid origin 'localhost:5173': no scheme; use the scheme, host and optional port only,"
-                      " such as http://localhost:5173, or * for any origin.",
+    "localhost:5173": "invalid origin 'localhost:5173': no scheme; use 'http://localhost:5173'.",
+    "/app": "invalid origin '/app': no scheme; use the scheme, host and optional port only,"
+            " such as http://localhost:5173, or * for any origin.",
     "http://localhost:5173/": "invalid origin 'http://localhost:5173/': an origin has no user, path, query or"
                               " fragment; use 'http://localhost:5173'.",
     "http://localhost:5173/app?x=1": "invalid origin 'http://localhost:5173/app?x=1': an origin has no user, path,"

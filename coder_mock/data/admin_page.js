@@ -9,7 +9,7 @@
   const element = (id) => document.getElementById(id);
   // JSON of what each table shows, so that an unchanged table is not rebuilt
   // (rebuilding would drop a text selection and repeat it to screen readers).
-  const shown = new Map();
+  const renderedJson = new Map();
   let newestEntryKey = null;
   let scenarioChosenByUser = false;
   let pollTimer = null;
@@ -44,10 +44,10 @@
 
   function changed(key, value) {
     const json = JSON.stringify(value);
-    if (shown.get(key) === json) {
+    if (renderedJson.get(key) === json) {
       return false;
     }
-    shown.set(key, json);
+    renderedJson.set(key, json);
     return true;
   }
 
@@ -135,7 +135,7 @@
   }
 
   function showSessions(result) {
-    // GET /__admin/sessions answers 404 on a server without sessions, which has none to show.
+    // GET /__admin/sessions returns 404 on a server without sessions, which has none to show.
     let sessions = [];
     if (result.ok && result.data && Array.isArray(result.data.sessions)) {
       sessions = result.data.sessions;
@@ -143,7 +143,7 @@
       setMessage("sessions-empty", `Sessions could not be read: ${errorText(result)}`, true);
       element("sessions-empty").hidden = false;
       element("sessions-table").hidden = true;
-      shown.delete("sessions");
+      renderedJson.delete("sessions");
       return;
     }
     if (!changed("sessions", sessions)) {
