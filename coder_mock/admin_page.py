@@ -9,11 +9,12 @@ sheet and script, by their SHA-256 hashes, and requests to this server.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from dataclasses import dataclass
 from importlib import resources
 
-from flask import Flask, Response
+from flask import Blueprint, Response
 
 STYLE_MARKER = "<!-- admin_page.css -->"
 SCRIPT_MARKER = "<!-- admin_page.js -->"
@@ -74,18 +75,27 @@ def load_page() -> Page:
     )
 
 
-def register(app: Flask) -> None:
-    """Serve the admin page at /__admin/ and /__admin, loading it once for this app."""
-    page = load_page()
+@functools.cache
+def cached_page() -> Page:
+    return load_page()
 
-    def admin_page() -> Response:
-        response = Response(page.body, content_type="text/html; charset=utf-8")
-        response.headers["Content-Security-Policy"] = page.content_security_policy
-        response.headers["Cache-Control"] = "no-cache"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        return response
 
-    # Both paths serve the page directly, because coder-mock never sends a trailing-slash redirect.
-    for endpoint, path in (("admin_page", "/__admin/"), ("admin_page_without_slash", "/__admin")):
-        app.add_url_rule(path, endpoint=endpoint, view_func=admin_page, methods=["GET"],
-                         provide_automatic_options=False)
+blueprint = Blueprint("admin_page", __name__)
+# The page is read when an app registers the blueprint, so a broken package fails at start-up.
+blueprint.record_once(lambda state: cached_page())
+
+
+def serve_page() -> Response:
+    page = cached_page()
+    response = Response(page.body, content_type="text/html; charset=utf-8")
+    response.headers["Content-Security-Policy"] = page.content_security_policy
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+# Both paths serve the page directly, because coder-mock never sends a trailing-slash redirect.
+# They share one endpoint, so the OpenAPI document lists /__admin as an alias of /__admin/.
+for _path in ("/__admin/", "/__admin"):
+    blueprint.add_url_rule(_path, endpoint="page", view_func=serve_page, methods=["GET"],
+                           provide_automatic_options=False)

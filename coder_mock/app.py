@@ -146,7 +146,7 @@ def create_app(store: Store, quiet: bool = False, cors_origins: Iterable[str] = 
     app.register_blueprint(general.blueprint)
     app.register_blueprint(admin.blueprint)
     app.register_blueprint(openapi.blueprint)
-    admin_page.register(app)
+    app.register_blueprint(admin_page.blueprint)
     app.register_error_handler(NotFound, handle_not_found)
     app.register_error_handler(MethodNotAllowed, handle_method_not_allowed)
     app.register_error_handler(HTTPException, handle_http_error)

@@ -82,8 +82,9 @@ EXPECTED_OPERATIONS = {
     ("GET", "/__admin/requests/count"): ("admin-count-requests", "Admin", PUBLIC),
     ("DELETE", "/__admin/requests"): ("admin-clear-requests", "Admin", PUBLIC),
     ("GET", "/swagger/doc.json"): ("admin-openapi-document", "Admin", PUBLIC),
+    ("GET", "/__admin/"): ("admin-page", "Admin", PUBLIC),
 }
-ALIASES = {("GET", "/api/v2"): ("GET", "/api/v2/")}
+ALIASES = {("GET", "/api/v2"): ("GET", "/api/v2/"), ("GET", "/__admin"): ("GET", "/__admin/")}
 """Paths that serve the same operation as another path, and so carry no operation ID."""
 
 ROOT_SCHEMAS: tuple[type[Schema], ...] = (
