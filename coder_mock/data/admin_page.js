@@ -171,10 +171,11 @@
   function showRequests(data) {
     const entries = Array.isArray(data.requests) ? data.requests : [];
     if (data.size === 0) {
-      element("requests-summary").textContent = "The request journal is off (serve --journal-size 0).";
+      setMessage("requests-summary", "The request journal is off (serve --journal-size 0).", false);
     } else {
-      element("requests-summary").textContent =
-        `The ${entries.length} newest of the requests the server keeps (up to ${data.size}), newest first.`;
+      setMessage("requests-summary",
+                 `The ${entries.length} newest of the requests the server keeps (up to ${data.size}), newest first.`,
+                 false);
     }
     if (!changed("requests", entries)) {
       return;
