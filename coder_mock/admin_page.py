@@ -1,8 +1,8 @@
 """The admin page at /__admin/: one HTML page over the admin API, for people rather than scripts.
 
 The page, its style sheet and its script are package data that are joined into
-one document when the module loads, so the page costs one request and needs
-no build step. Its Content-Security-Policy allows only that inline style
+one document when an app registers the blueprint, so the page costs one
+request and needs no build step. Its Content-Security-Policy allows only that inline style
 sheet and script, by their SHA-256 hashes, and requests to this server.
 """
 
@@ -96,6 +96,7 @@ def serve_page() -> Response:
 
 # Both paths serve the page directly, because coder-mock never sends a trailing-slash redirect.
 # They share one endpoint, so the OpenAPI document lists /__admin as an alias of /__admin/.
-for _path in ("/__admin/", "/__admin"):
-    blueprint.add_url_rule(_path, endpoint="page", view_func=serve_page, methods=["GET"],
-                           provide_automatic_options=False)
+blueprint.add_url_rule("/__admin/", endpoint="page", view_func=serve_page, methods=["GET"],
+                       provide_automatic_options=False)
+blueprint.add_url_rule("/__admin", endpoint="page", view_func=serve_page, methods=["GET"],
+                       provide_automatic_options=False)
