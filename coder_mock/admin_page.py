@@ -54,7 +54,7 @@ def build_page(html: str, style: str, script: str) -> Page:
         "default-src 'none'",
         f"style-src {source_hash(style)}",
         f"script-src {source_hash(script)}",
-        # The page fetches the admin API and /api/v2/buildinfo from this server only.
+        # The page's script calls only the admin API of the server that sent the page.
         "connect-src 'self'",
         # The favicon link is an empty data: URL, so the browser requests no /favicon.ico.
         "img-src data:",
