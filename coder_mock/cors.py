@@ -38,6 +38,8 @@ EXPOSED_HEADERS = ("Retry-After", "X-Coder-Build-Version", "X-Ratelimit-Limit", 
 # Chromium caps the preflight cache at 7200 seconds. The preflight responses depend only on
 # the command line and the routes, which do not change while the server runs.
 MAX_AGE_SECONDS = 7200
+# The WSGI environ key, and the app.extensions key, under which the policy is stored while CORS is on.
+ENVIRON_KEY = "coder_mock.cors"
 # The operation recorded in the access log for a preflight.
 PREFLIGHT = "cors-preflight"
 
@@ -171,6 +173,9 @@ class CorsMiddleware:
         self.policy = policy
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        # Code below this middleware, such as a fast path that skips Flask, checks this key to
+        # leave requests to the app while CORS is on.
+        environ[ENVIRON_KEY] = self.policy
         origin = environ.get("HTTP_ORIGIN")
         is_preflight = (environ.get("REQUEST_METHOD") == "OPTIONS" and origin is not None
                         and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ)
@@ -234,7 +239,7 @@ def install(app: Flask, origins: Iterable[str]) -> CorsPolicy:
     policy = CorsPolicy.from_values(origins)
     if not policy.enabled:
         return policy
-    app.extensions["coder_mock.cors"] = policy
+    app.extensions[ENVIRON_KEY] = policy
     app.wsgi_app = CorsMiddleware(app, app.wsgi_app, policy)  # type: ignore[method-assign]
     log.info("CORS enabled for %s", policy.describe())
     return policy

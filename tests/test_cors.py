@@ -8,6 +8,7 @@ import threading
 from typing import Iterator
 
 import pytest
+from flask import request
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
@@ -560,3 +561,17 @@ def test_policy_stored_in_extensions(store: Store) -> None:
 
     assert app.extensions["coder_mock.cors"] == CorsPolicy(frozenset({ORIGIN}), True)
     assert isinstance(app.wsgi_app, cors.CorsMiddleware)
+
+
+def test_policy_in_environ(store: Store) -> None:
+    app = create_app(store, quiet=True, cors_origins=[ORIGIN])
+    seen = []
+
+    @app.get("/api/v2/probe")
+    def probe() -> str:
+        seen.append(request.environ.get("coder_mock.cors"))
+        return "ok"
+
+    app.test_client().get("/api/v2/probe")
+
+    assert seen == [CorsPolicy(frozenset({ORIGIN}), False)]
