@@ -83,6 +83,12 @@ def wait_for_group_exit(group_id: int) -> None:
     os.killpg(group_id, signal.SIGKILL)
 
 
+def require_chromium(path: str) -> None:
+    """Fail the test, with the install command, when no chromium executable is at `path`."""
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"{path} not found; the browser test needs Debian's chromium, {INSTALL_HINT}")
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
     """Run `coder-mock serve` on 127.0.0.1, port 0, with one extra scenario; yield its base URL."""
@@ -113,8 +119,7 @@ def server(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[PageSession]:
     """Start headless chromium with a fresh profile and yield a CDP session to its blank page."""
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} not found; the browser test needs Debian's chromium, {INSTALL_HINT}")
+    require_chromium(CHROMIUM)
     profile = tmp_path / "chromium-profile"
     log = (tmp_path / "chromium.log").open("wb")
     # A session of its own puts chromium's helper processes in a group that the teardown can wait for.
@@ -297,3 +302,13 @@ def test_admin_page_sessions(case: str, serve_in_thread: Callable[[Flask], str],
     assert cells == [["s-1", "outdated", "7", "reference", "2025-04-17 12:00:00.000000", "2025-04-17 12:05:00.000000",
                       "<i>alice</i> (owner): aliceToken-abcdefghijklmnopqrstuv"]]
     assert browser.evaluate("document.querySelectorAll('#sessions-body i').length") == 0
+
+
+def test_missing_chromium_fails_with_hint(tmp_path: Path) -> None:
+    missing = str(tmp_path / "chromium")
+
+    with pytest.raises(pytest.fail.Exception) as failed:
+        require_chromium(missing)
+
+    assert str(failed.value) == (f"{missing} not found; the browser test needs Debian's chromium, install it with:"
+                                 " apt-get update -q && apt-get install -y -q chromium")
