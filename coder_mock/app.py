@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from coder_mock import admin, admin_faults, gojson, journal, openapi
+from coder_mock import admin, admin_faults, admin_page, cors, gojson, journal, openapi
 from coder_mock.api import general
 from coder_mock.store import Store
 from coder_mock.wire import INTERNAL_ERROR, ROUTE_NOT_FOUND, error_body
@@ -132,8 +132,8 @@ def record_request(store: Store, response: Response) -> None:
     store.journal.record(timestamp, entry)
 
 
-def create_app(store: Store, quiet: bool = False) -> Flask:
-    """Build the WSGI application serving `store`'s live scenario."""
+def create_app(store: Store, quiet: bool = False, cors_origins: Iterable[str] = ()) -> Flask:
+    """Build the WSGI application serving `store`'s live scenario, with CORS for `cors_origins` (none: off)."""
     app = Flask("coder_mock")
     app.url_map.merge_slashes = False
     app.json.ensure_ascii = False
@@ -148,6 +148,7 @@ def create_app(store: Store, quiet: bool = False) -> Flask:
     app.register_blueprint(admin.blueprint)
     app.register_blueprint(openapi.blueprint)
     admin_faults.install(app)
+    app.register_blueprint(admin_page.blueprint)
     app.register_error_handler(NotFound, handle_not_found)
     app.register_error_handler(MethodNotAllowed, handle_method_not_allowed)
     app.register_error_handler(HTTPException, handle_http_error)
@@ -186,4 +187,5 @@ def create_app(store: Store, quiet: bool = False) -> Flask:
         return response
 
     app.wsgi_app = CollapseSlashes(app.wsgi_app)  # type: ignore[method-assign]
+    cors.install(app, cors_origins)
     return app

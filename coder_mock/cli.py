@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from coder_mock import openapi, tools
+from coder_mock import cors, openapi, tools
 from coder_mock.app import create_app
 from coder_mock.catalog import Catalog, load_catalog
 from coder_mock.differences import PROFILES
@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--journal-size", type=journal_size, default=DEFAULT_SIZE, metavar="N",
                        help="how many recent requests GET /__admin/requests keeps; 0 turns the journal off"
                             f" (default: {DEFAULT_SIZE})")
+    serve.add_argument("--cors", action="append", type=cors.origin_argument, default=[], metavar="ORIGIN",
+                       help="let pages from ORIGIN, such as http://localhost:5173, call the server from a browser"
+                            " (repeatable; * allows any origin without cookies; default: no CORS headers)")
     add_folder_options(serve)
 
     scenarios = commands.add_parser("scenarios", help="list the scenarios and any that failed to load")
@@ -125,7 +128,7 @@ def serve(args: argparse.Namespace) -> int:
             print(f"coder-mock: unknown scenario {args.scenario!r}; choose one of {available}.", file=sys.stderr)
             return 2
         store = Store(catalog, args.scenario, args.seed, args.profile, journal_size=args.journal_size)
-        server = create_server(create_app(store, quiet=args.quiet), listener)
+        server = create_server(create_app(store, quiet=args.quiet, cors_origins=args.cors), listener)
     finally:
         # The server has its own duplicate of the socket.
         listener.close()

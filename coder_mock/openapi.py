@@ -35,7 +35,7 @@ from marshmallow import Schema
 from marshmallow import fields as mm_fields
 
 import coder_mock
-from coder_mock import admin, admin_faults
+from coder_mock import admin, admin_faults, admin_page
 from coder_mock.api import general
 from coder_mock.api.general import MEMBER, OWNER, PUBLIC
 from coder_mock.differences import PROFILES, SCHEMA_PREFIX, document_patches
@@ -328,6 +328,12 @@ OPERATIONS: dict[str, OperationDoc] = {
         "admin-clear-faults", "Remove every fault rule",
         json_response("How many rules were removed.", admin_schemas.AdminFaultsCleared),
         errors={"404": json_response("The Coder-Mock-Session header names no session.", admin_schemas.AdminError)}),
+    "admin_page.page": admin_operation(
+        "admin-page", "Open the admin page",
+        {"description": "One HTML page that shows the scenarios, sessions and latest requests and switches the"
+                        " live scenario.",
+         "headers": {"X-Coder-Build-Version": header_ref("X-Coder-Build-Version")},
+         "content": {"text/html": {"schema": {"type": "string"}}}}),
     "openapi.serve_document": admin_operation(
         "admin-openapi-document", "Get this OpenAPI document",
         json_response("The document of the live scenario's profile, wire or reference.", {"type": "object"})),
@@ -473,6 +479,7 @@ def routed_app() -> Flask:
     app.register_blueprint(general.blueprint)
     app.register_blueprint(admin.blueprint)
     app.register_blueprint(admin_faults.blueprint)
+    app.register_blueprint(admin_page.blueprint)
     app.register_blueprint(blueprint)
     return app
 

@@ -27,6 +27,7 @@ from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from coder_mock import faults, gojson
+from coder_mock.cors import add_vary_origin
 from coder_mock.http11 import (
     DIGITS,
     TOKEN,
@@ -82,6 +83,8 @@ class QuietRequestHandler(WSGIRequestHandler):
         self.close_connection = True
         self.response_version = "HTTP/1.1"
         self.command = None  # type: ignore[assignment]
+        # Errors sent before the headers are parsed must not see the previous request's Origin.
+        self.headers = self.MessageClass()
         # Bytes the request line and headers may still take.
         self.head_budget = MAX_HEADER_BYTES
         try:
@@ -368,6 +371,9 @@ class QuietRequestHandler(WSGIRequestHandler):
         if store is not None:
             headers.append(("X-Coder-Build-Version", store.active.version))
         headers.append(("X-Content-Type-Options", "nosniff"))
+        cors = getattr(getattr(self.server, "app", None), "extensions", {}).get("coder_mock.cors")
+        if cors is not None:
+            headers.extend(add_vary_origin(cors.response_headers(self.headers.get("Origin"))))
         headers.append(("Content-Length", str(len(payload))))
         return headers
 

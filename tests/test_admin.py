@@ -369,8 +369,6 @@ def test_failed_switch_keeps_scenario(client: FlaskClient, catalog: Catalog, bod
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("GET", "/__admin"),
-        ("GET", "/__admin/"),
         ("GET", "/__admin/nope"),
         ("GET", "/__admin/scenario/default"),
         ("DELETE", "/__admin/a/b"),

@@ -88,8 +88,9 @@ EXPECTED_OPERATIONS = {
     ("POST", "/__admin/faults"): ("admin-add-fault", "Admin", PUBLIC),
     ("DELETE", "/__admin/faults"): ("admin-clear-faults", "Admin", PUBLIC),
     ("GET", "/swagger/doc.json"): ("admin-openapi-document", "Admin", PUBLIC),
+    ("GET", "/__admin/"): ("admin-page", "Admin", PUBLIC),
 }
-ALIASES = {("GET", "/api/v2"): ("GET", "/api/v2/")}
+ALIASES = {("GET", "/api/v2"): ("GET", "/api/v2/"), ("GET", "/__admin"): ("GET", "/__admin/")}
 """Paths that serve the same operation as another path, and so carry no operation ID."""
 
 ROOT_SCHEMAS: tuple[type[Schema], ...] = (
