@@ -8,6 +8,7 @@ to one, and no trailing-slash redirect is ever sent.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -19,7 +20,9 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from coder_mock import admin, gojson, journal, openapi
 from coder_mock.api import general
-from coder_mock.store import Store
+from coder_mock.auth import first_header_value, session_token
+from coder_mock.state.sessions import SESSION_HEADER
+from coder_mock.store import Store, UnknownSession
 from coder_mock.wire import INTERNAL_ERROR, ROUTE_NOT_FOUND, error_body
 
 log = logging.getLogger("coder_mock.app")
@@ -127,8 +130,39 @@ def record_request(store: Store, response: Response) -> None:
         status=response.status_code,
         operation=operation_name(),
         scenario=(g.get("rendered") or store.active).name,
+        session=g.get("session"),
     )
     store.journal.record(timestamp, entry)
+
+
+def resolve_session(store: Store) -> str | None:
+    """Return the id of the session the request belongs to, or None.
+
+    The Coder-Mock-Session header names a session. Without it, a request to
+    Coder's API belongs to the session that issued its token, read from any
+    source coderd reads. Admin requests belong to a session only by the header.
+    """
+    if "HTTP_CODER_MOCK_SESSION" in request.environ:
+        named = first_header_value(request, SESSION_HEADER)
+        if named:
+            return named
+    if not store.has_sessions():
+        return None
+    if store.sweep_due():
+        store.end_idle_sessions()
+    if request.path.startswith("/__admin"):
+        return None
+    token = session_token(request)
+    return store.session_for_token(token) if token else None
+
+
+def unknown_session(error: UnknownSession) -> Response:
+    # The mock user's mistake, not a Coder error, so the text is coder-mock's own.
+    return json_response(404, error_body(
+        f"Unknown coder-mock session {json.dumps(error.session_id)}.",
+        f"No session has this id: it was never created, was ended, or sat idle too long. Create one with"
+        f" POST /__admin/sessions and send its id in the {SESSION_HEADER} header, or leave the header out.",
+    ))
 
 
 def create_app(store: Store, quiet: bool = False) -> Flask:
@@ -154,7 +188,13 @@ def create_app(store: Store, quiet: bool = False) -> Flask:
     @app.before_request
     def take_snapshot() -> Response | None:
         g.started = time.perf_counter()
-        g.rendered = store.active
+        try:
+            g.session = resolve_session(store)
+            g.rendered = store.view(g.session)
+        except UnknownSession as error:
+            g.session = None
+            g.rendered = store.active
+            return unknown_session(error)
         if store.journal.enabled and not is_journal_path(request.path):
             # The copy keeps only the bytes that the handler reads, so the request is served as without it.
             g.body_copy = journal.BodyCopy(request.stream)

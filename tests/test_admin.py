@@ -34,6 +34,9 @@ ENDPOINTS = [
     "GET /__admin/requests",
     "GET /__admin/requests/count",
     "DELETE /__admin/requests",
+    "GET /__admin/sessions",
+    "POST /__admin/sessions",
+    "DELETE /__admin/sessions/<id>",
 ]
 
 

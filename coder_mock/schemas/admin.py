@@ -104,6 +104,8 @@ class AdminJournalEntry(AdminSchema):
     status = Int()
     operation = String()
     scenario = String()
+    # The session the request belonged to, or null for the global scope.
+    session = String(allow_none=True)
 
 
 class AdminJournal(AdminSchema):
@@ -136,3 +138,37 @@ class AdminError(AdminSchema):
     detail = String(metadata={"omitempty": True})
     available = StringList(metadata={"omitempty": True})
     endpoints = StringList(metadata={"omitempty": True})
+
+
+class AdminSessionToken(AdminSchema):
+    """A session token issued for one user of the session's scenario."""
+
+    username = String()
+    roles = StringList()
+    token = String()
+
+
+class AdminSession(AdminSchema):
+    """A session: its id, its live scenario, when it started and was last used, and its tokens."""
+
+    id = String()
+    scenario = String(validate=validate.Regexp(NAME_PATTERN))
+    seed = Int()
+    profile = Enum("wire", "reference")
+    created_at = Timestamp()
+    last_used_at = Timestamp()
+    tokens = NestedList(AdminSessionToken)
+
+
+class AdminSessionList(AdminSchema):
+    """The body of GET /__admin/sessions: every live session, oldest first."""
+
+    sessions = NestedList(AdminSession)
+
+
+class AdminSessionCreate(AdminSchema):
+    """The request body of POST /__admin/sessions, checked as PUT /__admin/scenario checks its body."""
+
+    scenario = String(required=True, validate=validate.Regexp(NAME_PATTERN))
+    seed = Int(metadata={"omitempty": True})
+    profile = Enum("wire", "reference", metadata={"omitempty": True})
