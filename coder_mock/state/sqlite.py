@@ -53,8 +53,7 @@ class SqliteBackend(StateBackend):
             with self.connection() as connection:
                 # WAL is a property of the file, so setting it once is enough for every process.
                 connection.execute("PRAGMA journal_mode=WAL")
-                connection.execute("BEGIN IMMEDIATE")
-                connection.executescript(SCHEMA + "COMMIT;")
+                connection.executescript("BEGIN IMMEDIATE;" + SCHEMA + "COMMIT;")
         except sqlite3.Error as error:
             raise BackendUnavailable(
                 f"cannot open the state file {spec!r}: {error}; check that its folder exists and is writable,"
