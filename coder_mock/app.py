@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from coder_mock import admin, gojson, journal, openapi
 from coder_mock.api import general
+from coder_mock.rendering import Rendered
 from coder_mock.auth import first_header_value, session_token
 from coder_mock.state.sessions import SESSION_HEADER
 from coder_mock.store import Store, UnknownSession
@@ -135,25 +136,18 @@ def record_request(store: Store, response: Response) -> None:
     store.journal.record(timestamp, entry)
 
 
-def resolve_session(store: Store) -> str | None:
-    """Return the id of the session the request belongs to, or None.
+def resolve_session(store: Store) -> tuple[str | None, Rendered]:
+    """Return the session the request belongs to (or None) and the scenario it sees; raise UnknownSession.
 
     The Coder-Mock-Session header names a session. Without it, a request to
     Coder's API belongs to the session that issued its token, read from any
     source coderd reads. Admin requests belong to a session only by the header.
     """
+    named = None
     if "HTTP_CODER_MOCK_SESSION" in request.environ:
         named = first_header_value(request, SESSION_HEADER)
-        if named:
-            return named
-    if not store.has_sessions():
-        return None
-    if store.sweep_due():
-        store.end_idle_sessions()
-    if request.path.startswith("/__admin"):
-        return None
-    token = session_token(request)
-    return store.session_for_token(token) if token else None
+    read_token = None if request.path.startswith("/__admin") else lambda: session_token(request)
+    return store.resolve(named, read_token)
 
 
 def unknown_session(error: UnknownSession) -> Response:
@@ -189,8 +183,7 @@ def create_app(store: Store, quiet: bool = False) -> Flask:
     def take_snapshot() -> Response | None:
         g.started = time.perf_counter()
         try:
-            g.session = resolve_session(store)
-            g.rendered = store.view(g.session)
+            g.session, g.rendered = resolve_session(store)
         except UnknownSession as error:
             g.session = None
             g.rendered = store.active

@@ -136,27 +136,31 @@ def load(args: argparse.Namespace) -> Catalog:
 
 
 def build_store(args: argparse.Namespace) -> Store:
-    """Load the catalog and build the Store that parsed `serve` arguments describe.
+    """Open the state backend, load the catalog and build the Store that parsed `serve` arguments describe.
 
     Each server process calls this, so each opens its own connection to the
-    state backend. Raise StartFailure or FileProblem with the line to print.
+    state backend. The backend is opened first, so an unreachable one is the
+    only line printed. Raise StartFailure or FileProblem with the line to print.
     """
-    catalog = load(args)
-    if args.scenario in catalog.rejected:
-        raise StartFailure(f"scenario {args.scenario!r} cannot be served: {catalog.rejected[args.scenario][0]}")
-    if args.scenario not in catalog.entries:
-        raise StartFailure(f"unknown scenario {args.scenario!r}; choose one of {', '.join(catalog.names())}.")
     try:
         backend = open_backend(args.state)
     except BackendUnavailable as error:
         raise StartFailure(str(error)) from None
     try:
-        return Store(catalog, args.scenario, args.seed, args.profile, journal_size=args.journal_size,
-                     state=backend, session_idle=args.session_idle)
-    except UnknownScenario as error:
+        catalog = load(args)
+        if args.scenario in catalog.rejected:
+            raise StartFailure(f"scenario {args.scenario!r} cannot be served: {catalog.rejected[args.scenario][0]}")
+        if args.scenario not in catalog.entries:
+            raise StartFailure(f"unknown scenario {args.scenario!r}; choose one of {', '.join(catalog.names())}.")
+        try:
+            return Store(catalog, args.scenario, args.seed, args.profile, journal_size=args.journal_size,
+                         state=backend, session_idle=args.session_idle)
+        except UnknownScenario as error:
+            raise StartFailure(f"the state {args.state!r} serves scenario {error.args[0]!r}, which this process did"
+                               " not load; start it with the same --scenarios-dir as the others.") from None
+    except BaseException:
         backend.close()
-        raise StartFailure(f"the state {args.state!r} serves scenario {error.args[0]!r}, which this process did not"
-                           " load; start it with the same --scenarios-dir as the others.") from None
+        raise
 
 
 def serve(args: argparse.Namespace) -> int:

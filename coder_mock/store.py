@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Callable
 
 from coder_mock.catalog import Catalog
 from coder_mock.journal import DEFAULT_SIZE, Journal, check_size, format_time
@@ -100,10 +100,11 @@ class Store:
 
     # Reading the state.
 
-    def _render(self, selection: Selection) -> Rendered:
-        if selection.name not in self.catalog.entries:
+    def _render(self, selection: Selection, catalog: Catalog | None = None) -> Rendered:
+        catalog = self.catalog if catalog is None else catalog
+        if selection.name not in catalog.entries:
             raise UnknownScenario(selection.name)
-        return self.catalog.rendered(selection.name, selection.seed, selection.profile)
+        return catalog.rendered(selection.name, selection.seed, selection.profile)
 
     def _apply(self, snapshot: Snapshot) -> None:
         """Make this process's views match `snapshot`, rendering only what changed."""
@@ -166,6 +167,32 @@ class Store:
         if session_id is None:
             return self.active
         self.refresh()
+        return self._session_view(session_id)
+
+    def resolve(self, named: str | None, read_token: Callable[[], str] | None) -> tuple[str | None, Rendered]:
+        """Return the session a request belongs to (or None) and the scenario it sees; raise UnknownSession.
+
+        `named` is the Coder-Mock-Session header's value, which wins. Otherwise
+        `read_token` returns the request's token, and a token that a session
+        issued selects that session. The backend's version is read once.
+        """
+        if self.shared:
+            self.refresh()
+            active = self._active
+        else:
+            active = self.active
+        if named:
+            return named, self._session_view(named)
+        if not self._sessions:
+            return None, active
+        if time.time() >= self._next_sweep:
+            self.end_idle_sessions()
+        session_id = self._tokens.get(read_token()) if read_token is not None else None
+        if session_id is None:
+            return None, active
+        return session_id, self._session_view(session_id)
+
+    def _session_view(self, session_id: str) -> Rendered:
         live = self._sessions.get(session_id)
         now = time.time()
         if live is not None and now - live.touched_at > self.session_idle:
@@ -257,6 +284,8 @@ class Store:
         with self._lock:
             taken = {token.split("-", 1)[0] for token in self._tokens}
             now = time.time()
+            # NOTE: the number of sessions is not capped. Each costs one rendering per process
+            # when its seed or profile differs from every other live selection.
             record = SessionRecord(str(uuid.uuid4()), selection, selection, now, now,
                                    issue_tokens(rendered, {}, taken))
             self.state.add_session(record)
@@ -286,10 +315,6 @@ class Store:
             log.info("session %s ended after %g s without requests", session_id, self.session_idle)
         return ended
 
-    def sweep_due(self) -> bool:
-        """Return whether sessions exist and the last idle check is old enough to run another."""
-        return bool(self._sessions) and time.time() >= self._next_sweep
-
     # Describing sessions.
 
     def describe_session(self, session_id: str) -> dict[str, Any]:
@@ -317,6 +342,30 @@ class Store:
             self._apply(self.state.snapshot())
             live = sorted(self._sessions.values(), key=lambda session: (session.record.created_at, session.record.id))
         return [self._describe(session) for session in live]
+
+    def replace_catalog(self, catalog: Catalog) -> None:
+        """Swap in `catalog` and re-render the global and every session's live scenario from it.
+
+        Everything is rendered before anything changes, so a failure (such as
+        UnknownScenario for a scenario the new catalog lacks) raises and keeps
+        the previous catalog live. With a shared backend, every process
+        replaces its own catalog.
+        """
+        with self._lock:
+            snapshot = self.state.snapshot()
+            active = self._render(snapshot.selection, catalog)
+            sessions = {
+                session_id: LiveSession(record, with_session_tokens(self._render(record.selection, catalog),
+                                                                    record.tokens), record.last_used_at)
+                for session_id, record in snapshot.sessions.items()
+            }
+            self.catalog = catalog
+            self.active = active
+            self._selection = snapshot.selection
+            self._sessions = sessions
+            self._tokens = {token: key for key, live in sessions.items() for token in live.record.tokens}
+            self._version = snapshot.version
+        log.info("catalog replaced; %d scenarios, %d sessions re-rendered", len(catalog.entries), len(sessions))
 
     def close(self) -> None:
         """Release the backend's connections."""

@@ -60,6 +60,7 @@ def start_redis() -> RedisServer:
     folder = Path(tempfile.mkdtemp(prefix="cm-redis-"))
     socket = folder / "redis.sock"
     log = (folder / "redis.log").open("wb")
+
     process = subprocess.Popen(
         [binary, "--port", "0", "--unixsocket", str(socket), "--unixsocketperm", "700", "--save", "",
          "--appendonly", "no", "--dir", str(folder)],
@@ -67,6 +68,7 @@ def start_redis() -> RedisServer:
     )
     log.close()
     server = RedisServer(process, folder, socket)
+
     deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
     while True:
         if process.poll() is not None:

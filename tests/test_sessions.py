@@ -629,3 +629,35 @@ def test_parallel_sessions_isolated(live_address: tuple[str, int], live_store: S
     for session in sessions:
         assert journal.count(Filters(session=session["id"])) == per_client
     assert len(journal) == SESSIONS + (SESSIONS + 1) * per_client
+
+
+# --- Replacing the catalog --------------------------------------------------------------------
+
+
+def test_replace_catalog_rerenders_sessions(catalog: Catalog, custom_catalog: Catalog) -> None:
+    store = Store(catalog, "dev-build")
+    client = create_app(store, quiet=True).test_client()
+    session = create(client, {"scenario": "release-candidate", "seed": 5})
+
+    store.replace_catalog(custom_catalog)
+
+    assert store.catalog is custom_catalog
+    assert store.active is custom_catalog.rendered("dev-build")
+    assert version_of(client, headers={HEADER: session["id"]}) == RC_VERSION
+    assert store.view(session["id"]).world is custom_catalog.rendered("release-candidate", 5).world
+    token = session["tokens"][0]["token"]
+    assert client.get("/api/v2/deployment/config", headers={"Coder-Session-Token": token}).status_code == 200
+
+
+def test_replace_catalog_failure_changes_nothing(catalog: Catalog, custom_catalog: Catalog) -> None:
+    store = Store(custom_catalog, "default")
+    client = create_app(store, quiet=True).test_client()
+    session = create(client, {"scenario": "expired-bob"})
+    active = store.active
+
+    with pytest.raises(store_module.UnknownScenario):
+        store.replace_catalog(catalog)
+
+    assert store.catalog is custom_catalog
+    assert store.active is active
+    assert store.view(session["id"]).name == "expired-bob"

@@ -1,4 +1,4 @@
-"""Where the live state lives: the scenario selections, the sessions and the request journal.
+"""State backends, which store the scenario selections, the sessions and the request journal.
 
 `open_backend` turns a `--state` value into a backend:
 

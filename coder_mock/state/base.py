@@ -81,7 +81,7 @@ SessionChange = Callable[[SessionRecord], SessionRecord]
 
 
 class JournalStorage(ABC):
-    """Where a journal keeps its entries: a ring of at most `size` entries, oldest first."""
+    """The storage of a journal: a ring of at most `size` entries, oldest first."""
 
     def __init__(self, size: int) -> None:
         self.size = size

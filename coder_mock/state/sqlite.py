@@ -1,6 +1,6 @@
 """The SQLite state backend: one database file shared by the server processes of one machine.
 
-The file runs in WAL mode, so readers never wait for the writer, and every
+The file runs in WAL mode, so readers do not wait for the writer, and every
 change is one short `BEGIN IMMEDIATE` transaction. Connections are pooled
 because the server runs each HTTP connection in its own thread.
 """
@@ -56,7 +56,7 @@ class SqliteBackend(StateBackend):
                 connection.executescript("BEGIN IMMEDIATE;" + SCHEMA + "COMMIT;")
         except sqlite3.Error as error:
             raise BackendUnavailable(
-                f"cannot open the state file {spec!r}: {error}; check that its folder exists and is writable,"
+                f"cannot open the state file {spec!r}: {str(error).rstrip('.')}; check that its folder exists and is writable,"
                 " or fix the --state value."
             ) from None
 
