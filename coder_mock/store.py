@@ -92,6 +92,8 @@ class Store:
         self.active: Rendered = self._render(requested)
         self.state.initialise(requested)
         snapshot = self.state.snapshot()
+        # A backend that serves a scenario this process lacks raises UnknownScenario here, at start.
+        self._render(snapshot.selection)
         if snapshot.initial != requested:
             log.warning("state %s was started with scenario %s (seed %s, profile %s); this process joins it,"
                         " and POST /__admin/reset goes back to that", self.state.spec, snapshot.initial.name,

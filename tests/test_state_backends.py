@@ -11,7 +11,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from coder_mock.catalog import Catalog
+from coder_mock.catalog import Catalog, load_catalog
 from coder_mock.journal import Filters
 from coder_mock.state import (
     BackendUnavailable,
@@ -410,3 +410,20 @@ def test_journal_bounded_across_servers(kind: str, spec_for: Callable[[str], str
     assert recorded["size"] == 4
     assert [item["query"] for item in recorded["requests"]] == [{"n": ["3"]}, {"n": ["3"]}, {"n": ["4"]},
                                                                 {"n": ["4"]}]
+
+
+def test_serve_rejects_unknown_live_scenario(tmp_path: Path) -> None:
+    folder = tmp_path / "extra"
+    folder.mkdir()
+    (folder / "extra-only.yaml").write_text("extends: default\ndescription: A scenario only one process loads.\n")
+    spec = f"sqlite:{tmp_path / 'state.db'}"
+    first = Store(load_catalog([folder]), "extra-only", state=open_backend(spec))
+    first.close()
+
+    result = subprocess.run([sys.executable, "-m", "coder_mock", "serve", "--port", "0", "--state", spec],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"coder-mock: the state {spec!r} serves scenario 'extra-only', which this process did not load;"
+        " start it with the same --scenarios-dir as the others.")
