@@ -26,7 +26,7 @@ from typing import Any, Callable
 from coder_mock.catalog import Catalog
 from coder_mock.journal import DEFAULT_SIZE, Journal, check_size, format_time
 from coder_mock.rendering import Rendered
-from coder_mock.state import MemoryBackend, SessionRecord, Selection, Snapshot, StateBackend
+from coder_mock.state import MemoryBackend, SessionRecord, Selection, Snapshot, StateBackend, StateMissing
 from coder_mock.state.sessions import issue_tokens, listed_tokens, with_session_tokens
 
 log = logging.getLogger("coder_mock.store")
@@ -88,10 +88,10 @@ class Store:
         self._tokens: dict[str, str] = {}
         self._next_sweep = 0.0
 
-        requested = Selection(scenario, seed, profile)
+        requested = self._requested = Selection(scenario, seed, profile)
         self.active: Rendered = self._render(requested)
         self.state.initialise(requested)
-        snapshot = self.state.snapshot()
+        snapshot = self._read()
         # A backend that serves a scenario this process lacks raises UnknownScenario here, at start.
         self._render(snapshot.selection)
         if snapshot.initial != requested:
@@ -111,8 +111,6 @@ class Store:
     def _apply(self, snapshot: Snapshot) -> None:
         """Make this process's views match `snapshot`, rendering only what changed."""
         with self._lock:
-            if snapshot.version < self._version:
-                return
             if snapshot.selection != getattr(self, "_selection", None):
                 try:
                     self.active = self._render(snapshot.selection)
@@ -150,7 +148,21 @@ class Store:
     def refresh(self) -> None:
         """Re-read the state when another process changed it since this one last read it."""
         if self.shared and self.state.version() != self._version:
-            self._apply(self.state.snapshot())
+            self._reload()
+
+    def _reload(self) -> None:
+        # Reading inside the lock keeps two threads from applying their snapshots out of order.
+        with self._lock:
+            self._apply(self._read())
+
+    def _read(self) -> Snapshot:
+        """Read the backend's state, starting it again from this process's arguments if it was deleted."""
+        try:
+            return self.state.snapshot()
+        except StateMissing as error:
+            log.warning("%s; starting it again with scenario %s", error, self._requested.name)
+            self.state.initialise(self._requested)
+            return self.state.snapshot()
 
     def has_sessions(self) -> bool:
         """Return whether any session exists, which takes every request off the fast path."""
@@ -244,7 +256,7 @@ class Store:
             rendered = self._render(selection)
             previous = self.active
             self.state.set_selection(selection)
-            self._apply(self.state.snapshot())
+            self._reload()
         log.info("scenario switched from %s (seed %d, %s) to %s (seed %d, %s)",
                  previous.name, previous.world.seed, previous.profile,
                  rendered.name, rendered.world.seed, rendered.profile)
@@ -273,7 +285,7 @@ class Store:
             updated = self.state.update_session(session_id, change)
             if updated is None:
                 raise UnknownSession(session_id)
-            self._apply(self.state.snapshot())
+            self._reload()
         log.info("session %s switched to %s (seed %d, %s)", session_id, rendered.name, rendered.world.seed,
                  rendered.profile)
         return self._live(session_id).rendered
@@ -291,7 +303,7 @@ class Store:
             record = SessionRecord(str(uuid.uuid4()), selection, selection, now, now,
                                    issue_tokens(rendered, {}, taken))
             self.state.add_session(record)
-            self._apply(self.state.snapshot())
+            self._reload()
         log.info("session %s started with scenario %s (seed %d, %s)", record.id, rendered.name,
                  rendered.world.seed, rendered.profile)
         return self.describe_session(record.id)
@@ -300,7 +312,7 @@ class Store:
         """End a session; return whether it existed."""
         with self._lock:
             ended = self.state.end_session(session_id)
-            self._apply(self.state.snapshot())
+            self._reload()
         if ended:
             log.info("session %s ended", session_id)
         return ended
@@ -312,7 +324,7 @@ class Store:
             ended = self.state.end_idle_sessions(now - self.session_idle)
             self._next_sweep = now + min(self.session_idle / 2, 60.0)
             if ended:
-                self._apply(self.state.snapshot())
+                self._reload()
         for session_id in ended:
             log.info("session %s ended after %g s without requests", session_id, self.session_idle)
         return ended
@@ -341,7 +353,7 @@ class Store:
         """Return every live session's description, oldest first, after ending the idle ones."""
         self.end_idle_sessions()
         with self._lock:
-            self._apply(self.state.snapshot())
+            self._reload()
             live = sorted(self._sessions.values(), key=lambda session: (session.record.created_at, session.record.id))
         return [self._describe(session) for session in live]
 
@@ -354,7 +366,7 @@ class Store:
         replaces its own catalog.
         """
         with self._lock:
-            snapshot = self.state.snapshot()
+            snapshot = self._read()
             active = self._render(snapshot.selection, catalog)
             sessions = {
                 session_id: LiveSession(record, with_session_tokens(self._render(record.selection, catalog),

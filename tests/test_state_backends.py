@@ -427,3 +427,17 @@ def test_serve_rejects_unknown_live_scenario(tmp_path: Path) -> None:
     assert result.stderr.splitlines()[-1] == (
         f"coder-mock: the state {spec!r} serves scenario 'extra-only', which this process did not load;"
         " start it with the same --scenarios-dir as the others.")
+
+
+def test_deleted_state_started_again(catalog: Catalog, redis_server: RedisServer, redis_url: str) -> None:
+    store = Store(catalog, "dev-build", state=open_backend(redis_url))
+    store.switch("release-candidate")
+    client = redis_server.client()
+
+    client.flushdb()
+
+    assert store.active.version == DEV_BUILD_VERSION
+    assert store.initial == ("dev-build", None, None)
+    assert json.loads(client.get("coder-mock:selection")) == {"name": "dev-build", "seed": None, "profile": None}
+    client.close()
+    store.close()

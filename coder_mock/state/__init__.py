@@ -19,6 +19,7 @@ from coder_mock.state.base import (
     Selection,
     Snapshot,
     StateBackend,
+    StateMissing,
 )
 from coder_mock.state.memory import MemoryBackend, MemoryJournalStorage
 
@@ -32,6 +33,7 @@ __all__ = [
     "Selection",
     "Snapshot",
     "StateBackend",
+    "StateMissing",
     "check_spec",
     "open_backend",
 ]

@@ -19,6 +19,10 @@ class BackendUnavailable(RuntimeError):
     """A state backend that cannot be opened or reached; the message names the --state value and the fix."""
 
 
+class StateMissing(LookupError):
+    """A backend whose selections were deleted while servers ran, such as by FLUSHDB on Redis."""
+
+
 @dataclass(frozen=True)
 class Selection:
     """A scenario choice: its name, the seed asked for and the profile chosen (None: the scenario's own)."""

@@ -19,6 +19,7 @@ from coder_mock.state.base import (
     Selection,
     Snapshot,
     StateBackend,
+    StateMissing,
 )
 
 PREFIX = "coder-mock:"
@@ -97,6 +98,8 @@ class RedisBackend(StateBackend):
             pipe.hgetall(SESSIONS)
             pipe.zrange(SESSION_USED, 0, -1, withscores=True)
             version, selection, initial, records, used = pipe.execute()
+        if selection is None or initial is None:
+            raise StateMissing(f"the Redis database {self.spec!r} has no coder-mock selection")
         last_used = {_text(key): score for key, score in used}
         sessions = {}
         for key, text in records.items():

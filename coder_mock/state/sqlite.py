@@ -23,6 +23,7 @@ from coder_mock.state.base import (
     Selection,
     Snapshot,
     StateBackend,
+    StateMissing,
 )
 
 BUSY_TIMEOUT_SECONDS = 10.0
@@ -114,6 +115,8 @@ class SqliteBackend(StateBackend):
             meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
             rows = connection.execute("SELECT record, last_used_at FROM sessions").fetchall()
             connection.execute("COMMIT")
+        if "selection" not in meta or "initial" not in meta:
+            raise StateMissing(f"the state file {self.spec!r} has no coder-mock selection")
         sessions = {}
         for text, last_used_at in rows:
             record = replace(SessionRecord.decode(text), last_used_at=last_used_at)
