@@ -137,7 +137,7 @@ def record_request(store: Store, response: Response) -> None:
 
 
 def resolve_session(store: Store) -> tuple[str | None, Rendered]:
-    """Return the session the request belongs to (or None) and the scenario it sees; raise UnknownSession.
+    """Return the session the request belongs to (or None) and the scenario to serve it; raise UnknownSession.
 
     The Coder-Mock-Session header names a session. Without it, a request to
     Coder's API belongs to the session that issued its token, read from any

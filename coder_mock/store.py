@@ -184,7 +184,7 @@ class Store:
         return self._session_view(session_id)
 
     def resolve(self, named: str | None, read_token: Callable[[], str] | None) -> tuple[str | None, Rendered]:
-        """Return the session a request belongs to (or None) and the scenario it sees; raise UnknownSession.
+        """Return the session a request belongs to (or None) and the scenario to serve it; raise UnknownSession.
 
         `named` is the Coder-Mock-Session header's value, which wins. Otherwise
         `read_token` returns the request's token, and a token that a session
