@@ -82,9 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--journal-size", type=journal_size, default=DEFAULT_SIZE, metavar="N",
                        help="how many recent requests GET /__admin/requests keeps; 0 turns the journal off"
                             f" (default: {DEFAULT_SIZE})")
-    serve.add_argument("--state", type=state_spec, default="memory", metavar="BACKEND",
+    serve.add_argument("--state", type=state_spec, default=None, metavar="BACKEND",
                        help=f"where the selections, sessions and journal live: {STATE_FORMS};"
-                            " processes on one SQLite file or Redis database share them (default: memory)")
+                            " processes on one SQLite file or Redis database share them"
+                            " (default: memory, or a new SQLite file shared by --workers processes)")
     serve.add_argument("--session-idle", type=session_idle, default=DEFAULT_SESSION_IDLE, metavar="SECONDS",
                        help="end a session after this many seconds without a request"
                             f" (default: {DEFAULT_SESSION_IDLE:g})")
@@ -143,7 +144,7 @@ def build_store(args: argparse.Namespace) -> Store:
     only line printed. Raise StartFailure or FileProblem with the line to print.
     """
     try:
-        backend = open_backend(args.state)
+        backend = open_backend(args.state or "memory")
     except BackendUnavailable as error:
         raise StartFailure(str(error)) from None
     try:
@@ -161,6 +162,21 @@ def build_store(args: argparse.Namespace) -> Store:
     except BaseException:
         backend.close()
         raise
+
+
+def state_for_workers(args: argparse.Namespace, folder: Path) -> str:
+    """Return the --state value that several worker processes share: the one given, or a new SQLite file.
+
+    The file is `folder`/coder-mock-state.db, which the caller creates empty
+    and removes after the workers stop. Raise StartFailure for `memory`,
+    which each process would keep to itself.
+    """
+    if args.state is None:
+        return f"sqlite:{folder / 'coder-mock-state.db'}"
+    if args.state == "memory":
+        raise StartFailure("--state memory cannot be shared by worker processes; leave --state out to share a new"
+                           " SQLite file, or give sqlite:PATH or a Redis URL.")
+    return args.state
 
 
 def serve(args: argparse.Namespace) -> int:

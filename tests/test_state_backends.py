@@ -12,6 +12,7 @@ from typing import Callable, Iterator
 import pytest
 
 from coder_mock.catalog import Catalog, load_catalog
+from coder_mock.cli import StartFailure, build_parser, build_store, state_for_workers
 from coder_mock.journal import Filters
 from coder_mock.state import (
     BackendUnavailable,
@@ -441,3 +442,41 @@ def test_deleted_state_started_again(catalog: Catalog, redis_server: RedisServer
     assert json.loads(client.get("coder-mock:selection")) == {"name": "dev-build", "seed": None, "profile": None}
     client.close()
     store.close()
+
+
+def test_state_default_is_none() -> None:
+    assert build_parser().parse_args(["serve"]).state is None
+
+
+def test_state_for_workers(tmp_path: Path) -> None:
+    parser = build_parser()
+
+    assert state_for_workers(parser.parse_args(["serve"]), tmp_path) == f"sqlite:{tmp_path / 'coder-mock-state.db'}"
+    assert state_for_workers(parser.parse_args(["serve", "--state", "sqlite:x.db"]), tmp_path) == "sqlite:x.db"
+    with pytest.raises(StartFailure) as raised:
+        state_for_workers(parser.parse_args(["serve", "--state", "memory"]), tmp_path)
+    assert str(raised.value) == ("--state memory cannot be shared by worker processes; leave --state out to share a"
+                                 " new SQLite file, or give sqlite:PATH or a Redis URL.")
+
+
+def test_build_store_per_worker(tmp_path: Path) -> None:
+    args = build_parser().parse_args(["serve", "--scenario", "dev-build", "--journal-size", "7",
+                                      "--session-idle", "60"])
+    args.state = state_for_workers(args, tmp_path)
+
+    workers = [build_store(args), build_store(args)]
+    workers[0].switch("release-candidate")
+
+    assert [type(store) for store in workers] == [SharedStore, SharedStore]
+    assert workers[1].active.version == RC_VERSION
+    assert workers[1].journal.size == 7
+    assert workers[1].session_idle == 60.0
+    for store in workers:
+        store.close()
+
+
+def test_build_store_memory_default() -> None:
+    store = build_store(build_parser().parse_args(["serve"]))
+
+    assert type(store) is Store
+    assert store.state.spec == "memory"
