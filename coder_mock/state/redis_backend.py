@@ -156,7 +156,7 @@ class RedisBackend(StateBackend):
         return bool(removed)
 
     def touch_session(self, session_id: str, when: float) -> None:
-        # XX and GT: only an existing session, and never backwards in time.
+        # XX and GT: only an existing session, and never backwards in time. GT needs Redis 6.2 or newer.
         self.client.zadd(SESSION_USED, {session_id: when}, xx=True, gt=True)
 
     def end_idle_sessions(self, cutoff: float) -> list[str]:
