@@ -161,8 +161,18 @@ def test_create_messages_match_switch(client: FlaskClient, body: str) -> None:
     created = client.post("/__admin/sessions", data=body.replace('"name"', '"scenario"'))
 
     assert created.status_code == switched.status_code
-    assert created.get_json() == json.loads(json.dumps(switched.get_json()).replace('\\"name\\"', '\\"scenario\\"')
-                                            .replace('{\\"name\\": \\"outdated\\"}', '{\\"scenario\\": \\"outdated\\"}'))
+    assert created.get_json() == renamed(switched.get_json())
+
+
+def renamed(value: Any) -> Any:
+    """Return a PUT /__admin/scenario error body with its "name" member written as "scenario"."""
+    if isinstance(value, str):
+        return value.replace('"name"', '"scenario"')
+    if isinstance(value, dict):
+        return {key: renamed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [renamed(item) for item in value]
+    return value
 
 
 # --- Which session a request belongs to ----------------------------------------------
@@ -199,7 +209,8 @@ def test_token_selects_session(client: FlaskClient, source: str) -> None:
 def test_scenario_token_works_in_session(client: FlaskClient) -> None:
     session = create(client, {"scenario": "dev-build"})
 
-    response = client.get("/api/v2/deployment/config", headers={HEADER: session["id"], "Coder-Session-Token": OWNER_TOKEN})
+    headers = {HEADER: session["id"], "Coder-Session-Token": OWNER_TOKEN}
+    response = client.get("/api/v2/deployment/config", headers=headers)
 
     assert response.status_code == 200
     assert response.headers["X-Coder-Build-Version"] == DEV_BUILD_VERSION
@@ -415,7 +426,8 @@ def test_admin_scenario_scoped(client: FlaskClient) -> None:
     assert version_of(client) == DEFAULT_VERSION
 
     # A later switch in the session keeps the session's profile, as the global scope does.
-    assert client.put("/__admin/scenario", json={"name": "minimal"}, headers=scoped).get_json()["profile"] == "reference"
+    later = client.put("/__admin/scenario", json={"name": "minimal"}, headers=scoped)
+    assert later.get_json()["profile"] == "reference"
 
     reset = client.post("/__admin/reset", headers=scoped)
     assert reset.status_code == 200

@@ -73,7 +73,8 @@ class RedisBackend(StateBackend):
             self.client.ping()
         except (redis.RedisError, ValueError) as error:
             raise BackendUnavailable(
-                f"cannot reach the Redis state backend {url!r}: {str(error).rstrip('.')}; start Redis there or fix the --state value."
+                f"cannot reach the Redis state backend {url!r}: {str(error).rstrip('.')};"
+                " start Redis there or fix the --state value."
             ) from None
         self._end_idle = self.client.register_script(END_IDLE_SCRIPT)
         self._clear_session_journal = self.client.register_script(CLEAR_SESSION_JOURNAL_SCRIPT)

@@ -57,8 +57,8 @@ class SqliteBackend(StateBackend):
                 connection.executescript("BEGIN IMMEDIATE;" + SCHEMA + "COMMIT;")
         except sqlite3.Error as error:
             raise BackendUnavailable(
-                f"cannot open the state file {spec!r}: {str(error).rstrip('.')}; check that its folder exists and is writable,"
-                " or fix the --state value."
+                f"cannot open the state file {spec!r}: {str(error).rstrip('.')};"
+                " check that its folder exists and is writable, or fix the --state value."
             ) from None
 
     def _connect(self) -> sqlite3.Connection:
