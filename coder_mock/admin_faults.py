@@ -12,19 +12,19 @@ import json
 import logging
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 from marshmallow import Schema, ValidationError
 
 from coder_mock import faults, gojson
 from coder_mock.documents import error_lines
 from coder_mock.schemas.faults import FaultList, FaultRule
+from coder_mock.state.sessions import unknown_session_body
 from coder_mock.store import Store
 
 log = logging.getLogger("coder_mock.admin")
 
 blueprint = Blueprint("admin_faults", __name__, url_prefix="/__admin")
 
-SESSION_HEADER = "Coder-Mock-Session"
 RULE_EXAMPLE = '{"operation": "build-info", "status": 503}'
 LIST_EXAMPLE = '{"faults": [{"operation": "all", "delay": "250ms"}]}'
 
@@ -58,7 +58,8 @@ def problem(status: int, message: str, detail: str = "") -> Response:
 def current_book() -> faults.FaultBook:
     """Return the book of the session named by the request's Coder-Mock-Session header, else the global one."""
     store: Store = current_app.extensions["coder_mock.store"]
-    return faults.book_for(store, request.headers.get(SESSION_HEADER) or None)
+    # The app's before_request resolved the header, and answered 404 for an unknown session.
+    return faults.book_for(store, g.get("session"))
 
 
 def listing(book: faults.FaultBook) -> dict[str, Any]:
@@ -136,7 +137,5 @@ def clear_faults() -> Response:
 
 
 def unknown_session() -> Response:
-    name = request.headers.get(SESSION_HEADER, "")
-    return problem(404, f"Session {json.dumps(name)} not found.",
-                   f"Create it with POST /__admin/sessions, or leave out the {SESSION_HEADER} header"
-                   " to change the global rules.")
+    # The session ended between the app's check and this handler.
+    return answer(404, unknown_session_body(g.get("session") or ""))

@@ -19,7 +19,10 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from coder_mock import admin, admin_faults, admin_page, cors, gojson, journal, openapi
 from coder_mock.api import general
-from coder_mock.store import Store
+from coder_mock.rendering import Rendered
+from coder_mock.auth import first_header_value, session_token
+from coder_mock.state.sessions import SESSION_HEADER, unknown_session_body
+from coder_mock.store import Store, UnknownSession
 from coder_mock.wire import INTERNAL_ERROR, ROUTE_NOT_FOUND, error_body
 
 log = logging.getLogger("coder_mock.app")
@@ -127,9 +130,28 @@ def record_request(store: Store, response: Response) -> None:
         status=response.status_code,
         operation=operation_name(),
         scenario=(g.get("rendered") or store.active).name,
+        session=g.get("session"),
         fault=g.get("fault", ""),
     )
     store.journal.record(timestamp, entry)
+
+
+def resolve_session(store: Store) -> tuple[str | None, Rendered]:
+    """Return the session the request belongs to (or None) and the scenario to serve it; raise UnknownSession.
+
+    The Coder-Mock-Session header names a session. Without it, a request to
+    Coder's API belongs to the session that issued its token, read from any
+    source coderd reads. Admin requests belong to a session only by the header.
+    """
+    named = None
+    if "HTTP_CODER_MOCK_SESSION" in request.environ:
+        named = first_header_value(request, SESSION_HEADER)
+    read_token = None if request.path.startswith("/__admin") else lambda: session_token(request)
+    return store.resolve(named, read_token)
+
+
+def unknown_session(error: UnknownSession) -> Response:
+    return json_response(404, unknown_session_body(error.session_id))
 
 
 def create_app(store: Store, quiet: bool = False, cors_origins: Iterable[str] = ()) -> Flask:
@@ -157,7 +179,12 @@ def create_app(store: Store, quiet: bool = False, cors_origins: Iterable[str] = 
     @app.before_request
     def take_snapshot() -> Response | None:
         g.started = time.perf_counter()
-        g.rendered = store.active
+        try:
+            g.session, g.rendered = resolve_session(store)
+        except UnknownSession as error:
+            g.session = None
+            g.rendered = store.active
+            return unknown_session(error)
         if store.journal.enabled and not is_journal_path(request.path):
             # The copy keeps only the bytes that the handler reads, so the request is served as without it.
             g.body_copy = journal.BodyCopy(request.stream)

@@ -14,7 +14,8 @@ from coder_mock.differences import PROFILES
 from coder_mock.documents import FileProblem
 from coder_mock.journal import DEFAULT_SIZE
 from coder_mock.server import ListenError, PortInUse, create_server, listen, serve_until_stopped
-from coder_mock.store import Store
+from coder_mock.state import STATE_FORMS, BackendUnavailable, InvalidStateSpec, check_spec, open_backend
+from coder_mock.store import DEFAULT_SESSION_IDLE, Store, UnknownScenario
 
 log = logging.getLogger("coder_mock")
 
@@ -41,6 +42,29 @@ def journal_size(text: str) -> int:
     return int(text)
 
 
+def state_spec(text: str) -> str:
+    """Check the --state value's form; the backend is opened later, by build_store."""
+    try:
+        return check_spec(text)
+    except InvalidStateSpec as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def session_idle(text: str) -> float:
+    """Parse the --session-idle value: seconds, a positive number."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"invalid idle time {text!r}; give a positive number of seconds, such as 1800")
+    return seconds
+
+
+class StartFailure(Exception):
+    """A serve option that cannot be used; the message names the value and the fix."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coder-mock", description="A fake Coder server for tests and frontend work.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -61,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--cors", action="append", type=cors.origin_argument, default=[], metavar="ORIGIN",
                        help="let pages from ORIGIN, such as http://localhost:5173, call the server from a browser"
                             " (repeatable; * allows any origin without cookies; default: no CORS headers)")
+    serve.add_argument("--state", type=state_spec, default=None, metavar="BACKEND",
+                       help=f"where the selections, sessions and journal live: {STATE_FORMS};"
+                            " processes on one SQLite file or Redis database share them"
+                            " (default: memory, or a new SQLite file shared by --workers processes)")
+    serve.add_argument("--session-idle", type=session_idle, default=DEFAULT_SESSION_IDLE, metavar="SECONDS",
+                       help="end a session after this many seconds without a request"
+                            f" (default: {DEFAULT_SESSION_IDLE:g})")
     add_folder_options(serve)
 
     scenarios = commands.add_parser("scenarios", help="list the scenarios and any that failed to load")
@@ -108,6 +139,49 @@ def load(args: argparse.Namespace) -> Catalog:
     return load_catalog(args.scenarios_dir, args.fixtures_dir)
 
 
+def build_store(args: argparse.Namespace) -> Store:
+    """Open the state backend, load the catalog and build the Store that parsed `serve` arguments describe.
+
+    Each server process calls this, so each opens its own connection to the
+    state backend. The backend is opened first, so an unreachable one is the
+    only line printed. Raise StartFailure or FileProblem with the line to print.
+    """
+    try:
+        backend = open_backend(args.state or "memory")
+    except BackendUnavailable as error:
+        raise StartFailure(str(error)) from None
+    try:
+        catalog = load(args)
+        if args.scenario in catalog.rejected:
+            raise StartFailure(f"scenario {args.scenario!r} cannot be served: {catalog.rejected[args.scenario][0]}")
+        if args.scenario not in catalog.entries:
+            raise StartFailure(f"unknown scenario {args.scenario!r}; choose one of {', '.join(catalog.names())}.")
+        try:
+            return Store(catalog, args.scenario, args.seed, args.profile, journal_size=args.journal_size,
+                         state=backend, session_idle=args.session_idle)
+        except UnknownScenario as error:
+            raise StartFailure(f"the state {args.state!r} serves scenario {error.args[0]!r}, which this process did"
+                               " not load; start it with the same --scenarios-dir as the others.") from None
+    except BaseException:
+        backend.close()
+        raise
+
+
+def state_for_workers(args: argparse.Namespace, folder: Path) -> str:
+    """Return the --state value that several worker processes share: the one given, or a new SQLite file.
+
+    The file is `folder`/coder-mock-state.db, which the caller creates empty
+    and removes after the workers stop. Raise StartFailure for `memory`,
+    which each process would keep to itself.
+    """
+    if args.state is None:
+        return f"sqlite:{folder / 'coder-mock-state.db'}"
+    if args.state == "memory":
+        raise StartFailure("--state memory cannot be shared by worker processes; leave --state out to share a new"
+                           " SQLite file, or give sqlite:PATH or a Redis URL.")
+    return args.state
+
+
 def serve(args: argparse.Namespace) -> int:
     configure_logging(args.quiet)
     # The port is taken before the catalog loads and logs, so a failure to listen is the only line printed.
@@ -118,27 +192,21 @@ def serve(args: argparse.Namespace) -> int:
         return 1
 
     try:
-        catalog = load(args)
-        if args.scenario in catalog.rejected:
-            print(f"coder-mock: scenario {args.scenario!r} cannot be served: {catalog.rejected[args.scenario][0]}",
-                  file=sys.stderr)
-            return 2
-        if args.scenario not in catalog.entries:
-            available = ", ".join(catalog.names())
-            print(f"coder-mock: unknown scenario {args.scenario!r}; choose one of {available}.", file=sys.stderr)
-            return 2
-        store = Store(catalog, args.scenario, args.seed, args.profile, journal_size=args.journal_size)
+        store = build_store(args)
         server = create_server(create_app(store, quiet=args.quiet, cors_origins=args.cors), listener)
     finally:
         # The server has its own duplicate of the socket.
         listener.close()
 
     url = f"http://{args.host}:{server.server_port}"
-    log.info("coder-mock serving scenario %s at %s", args.scenario, url)
+    log.info("coder-mock serving scenario %s at %s with state %s", store.active.name, url, store.state.spec)
 
     # Printing happens once signals are handled, so a stop right after the
     # first line still shuts down cleanly.
-    serve_until_stopped(server, lambda: announce(url, store))
+    try:
+        serve_until_stopped(server, lambda: announce(url, store))
+    finally:
+        store.close()
     return 0
 
 
@@ -194,3 +262,6 @@ def main(argv: list[str] | None = None) -> int:
     except PortInUse as error:
         print(f"coder-mock: {error}", file=sys.stderr)
         return 1
+    except StartFailure as error:
+        print(f"coder-mock: {error}", file=sys.stderr)
+        return 2

@@ -1,9 +1,11 @@
-"""The request journal: a bounded, in-memory record of the requests the app handled.
+"""The request journal: a bounded record of the requests the app handled.
 
-Entries are plain dicts kept in a deque with a maximum length, so memory stays
-bounded whatever the traffic and the oldest entry is dropped first. Session
-tokens and cookies are redacted before an entry is stored, so they never reach
-the journal. The admin API reads the journal through `Journal.query`.
+Entries are plain dicts kept in a ring of a fixed size, so storage stays
+bounded whatever the traffic and the oldest entry is dropped first. The ring
+lives in the state backend (`coder_mock.state`): a deque in memory, or a table
+or list that several server processes share. Session tokens and cookies are
+redacted before an entry is stored, so they never reach the journal. The admin
+API reads the journal through `Journal.query`.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import threading
-from collections import deque
 from dataclasses import dataclass
 from typing import IO, Any, Iterator, Mapping
+
+from coder_mock.state import JournalStorage, MemoryJournalStorage
 
 DEFAULT_SIZE = 1000
 BODY_LIMIT = 8192
@@ -25,7 +27,8 @@ SECRET_HEADERS = frozenset({"coder-session-token", "authorization", "proxy-autho
 SECRET_QUERY_PARAMETERS = frozenset({"coder_session_token", "access_token"})
 
 UNMATCHED = "unmatched"
-FILTER_NAMES = ("method", "path", "path_prefix", "status", "operation", "unmatched", "since", "limit")
+FILTER_NAMES = ("method", "path", "path_prefix", "status", "operation", "unmatched", "session", "since", "limit")
+SESSION_ID_LIMIT = 200
 
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})$")
@@ -107,7 +110,7 @@ def format_time(moment: dt.datetime) -> str:
 
 def new_entry(*, method: str, path: str, query: Mapping[str, list[str]], headers: Mapping[str, str] | Any,
               body: BodyCopy | None, content_length: int | None, status: int, operation: str,
-              scenario: str, fault: str = "") -> tuple[int, dict[str, Any]]:
+              scenario: str, session: str | None = None, fault: str = "") -> tuple[int, dict[str, Any]]:
     """Build one journal entry with its secrets redacted, paired with its time in microseconds for `since`.
 
     The body contains the bytes the app read, so it is empty for a handler that
@@ -130,6 +133,7 @@ def new_entry(*, method: str, path: str, query: Mapping[str, list[str]], headers
         "status": status,
         "operation": operation,
         "scenario": scenario,
+        "session": session,
         "fault": fault,
     }
     return microseconds(now), entry
@@ -145,6 +149,7 @@ class Filters:
     status: int | None = None
     operation: str | None = None
     unmatched: bool | None = None
+    session: str | None = None
     since: int | None = None
     limit: int | None = None
 
@@ -160,6 +165,8 @@ class Filters:
         if self.operation is not None and entry["operation"] != self.operation:
             return False
         if self.unmatched is not None and (entry["operation"] == UNMATCHED) != self.unmatched:
+            return False
+        if self.session is not None and entry.get("session") != self.session:
             return False
         return self.since is None or timestamp >= self.since
 
@@ -198,6 +205,12 @@ def parse_filters(args: Mapping[str, list[str]]) -> Filters:
         if flag not in ("true", "false"):
             raise InvalidFilter(f'Invalid "unmatched" {json.dumps(flag)}: use true or false.')
         parsed["unmatched"] = flag == "true"
+    if "session" in values:
+        session = values["session"]
+        if not session or len(session) > SESSION_ID_LIMIT:
+            raise InvalidFilter(f'Invalid "session" {json.dumps(session[:SESSION_ID_LIMIT])}: give a session id'
+                                " from GET /__admin/sessions, or leave it out.")
+        parsed["session"] = session
     if "since" in values:
         parsed["since"] = parse_since(values["since"])
     if "limit" in values:
@@ -230,15 +243,22 @@ def parse_since(text: str) -> int:
     return microseconds(moment)
 
 
-class Journal:
-    """The last `size` requests, oldest first; a size of 0 disables recording."""
+def check_size(size: int) -> None:
+    """Raise ValueError for a journal size below 0."""
+    if size < 0:
+        raise ValueError(f"journal size must be 0 or more, not {size}")
 
-    def __init__(self, size: int = DEFAULT_SIZE) -> None:
-        if size < 0:
-            raise ValueError(f"journal size must be 0 or more, not {size}")
+
+class Journal:
+    """The last `size` requests, oldest first; a size of 0 disables recording.
+
+    `storage` keeps the entries; without it they stay in this process's memory.
+    """
+
+    def __init__(self, size: int = DEFAULT_SIZE, storage: JournalStorage | None = None) -> None:
+        check_size(size)
         self.size = size
-        self._entries: deque[tuple[int, dict[str, Any]]] = deque(maxlen=size)
-        self._lock = threading.Lock()
+        self.storage = storage if storage is not None else MemoryJournalStorage(size)
 
     @property
     def enabled(self) -> bool:
@@ -248,14 +268,11 @@ class Journal:
         """Append an entry, dropping the oldest when the journal is full."""
         if not self.enabled:
             return
-        with self._lock:
-            self._entries.append((timestamp, entry))
+        self.storage.append(timestamp, entry)
 
     def query(self, filters: Filters = Filters()) -> list[dict[str, Any]]:
         """Return the entries that match `filters`, oldest first; `limit` keeps the newest ones."""
-        with self._lock:
-            entries = list(self._entries)
-        matched = [entry for timestamp, entry in entries if filters.match(timestamp, entry)]
+        matched = [entry for timestamp, entry in self.storage.entries() if filters.match(timestamp, entry)]
         if filters.limit is not None:
             matched = matched[-filters.limit:]
         return matched
@@ -263,12 +280,9 @@ class Journal:
     def count(self, filters: Filters = Filters()) -> int:
         return len(self.query(filters))
 
-    def clear(self) -> int:
-        """Remove every entry and return how many there were."""
-        with self._lock:
-            removed = len(self._entries)
-            self._entries.clear()
-        return removed
+    def clear(self, session: str | None = None) -> int:
+        """Remove every entry, or only those of `session`, and return how many were removed."""
+        return self.storage.clear(session)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return self.storage.length()

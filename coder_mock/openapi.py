@@ -155,6 +155,7 @@ class OperationDoc:
     errors: dict[str, dict[str, Any]] = field(default_factory=dict)
     request_body: dict[str, Any] | None = None
     parameters: tuple[dict[str, Any], ...] = ()
+    ok_status: str = "200"
 
 
 def general_operation(operation_id: str, summary: str, ok: dict[str, Any], access: str = PUBLIC,
@@ -334,6 +335,31 @@ OPERATIONS: dict[str, OperationDoc] = {
                         " live scenario.",
          "headers": {"X-Coder-Build-Version": header_ref("X-Coder-Build-Version")},
          "content": {"text/html": {"schema": {"type": "string"}}}}),
+    "admin.list_sessions": admin_operation(
+        "admin-list-sessions", "List sessions",
+        json_response("Every live session, oldest first.", admin_schemas.AdminSessionList)),
+    "admin.create_session": admin_operation(
+        "admin-create-session", "Start a session",
+        json_response("The new session. Requests with its id in the Coder-Mock-Session header, or with one of"
+                      " its tokens, see its scenario and journal.", admin_schemas.AdminSession),
+        errors={
+            "400": json_response("The body is not a JSON object, or `scenario`, `seed` or `profile` is invalid.",
+                                 admin_schemas.AdminError),
+            "404": json_response("No scenario has this name. `available` lists the names.", admin_schemas.AdminError),
+        },
+        request_body={"required": True, "content": json_body(admin_schemas.AdminSessionCreate)},
+        ok_status="201",
+    ),
+    "admin.end_session": admin_operation(
+        "admin-end-session", "End a session",
+        {"description": "The session ended. Its tokens and its id no longer work.",
+         "headers": {"X-Coder-Build-Version": header_ref("X-Coder-Build-Version")}},
+        errors={"404": json_response("No live session has this id.", admin_schemas.AdminError)},
+        parameters=({"name": "session_id", "in": "path", "required": True,
+                     "description": "The session's id, from POST or GET /__admin/sessions.",
+                     "schema": {"type": "string"}},),
+        ok_status="204",
+    ),
     "openapi.serve_document": admin_operation(
         "admin-openapi-document", "Get this OpenAPI document",
         json_response("The document of the live scenario's profile, wire or reference.", {"type": "object"})),
@@ -509,7 +535,7 @@ def describe_operation(doc: OperationDoc, alias_of: str | None = None) -> dict[s
     if doc.request_body is not None:
         operation["requestBody"] = copy.deepcopy(doc.request_body)
     # Copies, because apispec replaces schema classes with references in place.
-    operation["responses"] = {"200": copy.deepcopy(doc.ok), **copy.deepcopy(doc.errors)}
+    operation["responses"] = {doc.ok_status: copy.deepcopy(doc.ok), **copy.deepcopy(doc.errors)}
     return operation
 
 

@@ -38,6 +38,9 @@ ENDPOINTS = [
     "PUT /__admin/faults",
     "POST /__admin/faults",
     "DELETE /__admin/faults",
+    "GET /__admin/sessions",
+    "POST /__admin/sessions",
+    "DELETE /__admin/sessions/<id>",
 ]
 
 

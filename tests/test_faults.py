@@ -608,43 +608,63 @@ def test_flaky_scenario_description(catalog: Catalog) -> None:
 # --- Sessions ---------------------------------------------------------------------------------
 
 
+def new_session(client: FlaskClient, scenario: str = "default", seed: int | None = None) -> dict[str, str]:
+    body: dict[str, Any] = {"scenario": scenario}
+    if seed is not None:
+        body["seed"] = seed
+    response = client.post("/__admin/sessions", json=body)
+    assert response.status_code == 201
+    return {"Coder-Mock-Session": response.get_json()["id"]}
+
+
 def test_session_header_uses_own_book(client: FlaskClient) -> None:
-    session = {"Coder-Mock-Session": "s1"}
+    session = new_session(client)
     client.put(FAULTS, json={"faults": [{"operation": "build-info", "status": 503}]}, headers=session)
 
     assert client.get(FAULTS).get_json()["faults"] == []
     assert json.loads(client.get(FAULTS, headers=session).get_data())["faults"][0]["status"] == 503
+    assert client.get(BUILDINFO, headers=session).status_code == 503
     # Requests that belong to no session use the global book.
     assert client.get(BUILDINFO).status_code == 200
 
 
-def test_session_book_starts_from_session_scenario(store: Store, client: FlaskClient, catalog: Catalog) -> None:
-    sessions = {"s2": catalog.rendered("flaky", seed=9)}
+def test_session_book_starts_from_session_scenario(client: FlaskClient) -> None:
+    session = new_session(client, "flaky", seed=9)
 
-    def view(session_id: str) -> Any:
-        return sessions[session_id]
-
-    store.view = view  # type: ignore[attr-defined]
-    listed = client.get(FAULTS, headers={"Coder-Mock-Session": "s2"}).get_json()
+    listed = client.get(FAULTS, headers=session).get_json()
 
     assert listed["seed"] == 9
     assert len(listed["faults"]) == 5
     assert client.get(FAULTS).get_json()["faults"] == []
 
 
-def test_unknown_session_gets_404(store: Store, client: FlaskClient) -> None:
-    def view(session_id: str) -> Any:
-        raise KeyError(session_id)
+def test_session_switch_restarts_its_rules(client: FlaskClient) -> None:
+    session = new_session(client, "flaky")
+    client.delete(FAULTS, headers=session)
 
-    store.view = view  # type: ignore[attr-defined]
+    client.put("/__admin/scenario", json={"name": "flaky"}, headers=session)
 
+    assert len(client.get(FAULTS, headers=session).get_json()["faults"]) == 5
+
+
+def test_ended_session_loses_its_rules(client: FlaskClient, store: Store) -> None:
+    session = new_session(client)
+    client.post(FAULTS, json={"operation": "build-info", "status": 503}, headers=session)
+
+    client.delete("/__admin/sessions/" + session["Coder-Mock-Session"])
+
+    assert store.faults._sessions == {}
+
+
+def test_unknown_session_gets_404(client: FlaskClient) -> None:
     for method in ("GET", "PUT", "POST", "DELETE"):
         response = client.open(FAULTS, method=method, json={"faults": []}, headers={"Coder-Mock-Session": "nope"})
         assert response.status_code == 404, method
         assert response.get_json() == {
-            "message": 'Session "nope" not found.',
-            "detail": "Create it with POST /__admin/sessions, or leave out the Coder-Mock-Session header to change"
-                      " the global rules.",
+            "message": 'Unknown coder-mock session "nope".',
+            "detail": "No session has this id: it was never created, was ended, or sat idle too long. Create one"
+                      " with POST /__admin/sessions and send its id in the Coder-Mock-Session header, or leave"
+                      " the header out.",
         }, method
 
 

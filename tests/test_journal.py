@@ -43,7 +43,7 @@ def test_entry_fields(client: FlaskClient) -> None:
 
     [entry] = recorded(client)
     assert list(entry) == ["time", "method", "path", "query", "headers", "body", "body_truncated", "status",
-                           "operation", "scenario", "fault"]
+                           "operation", "scenario", "session", "fault"]
     assert TIME_PATTERN.match(entry["time"])
     assert entry["method"] == "GET"
     assert entry["path"] == "/api/v2/buildinfo"
@@ -54,6 +54,7 @@ def test_entry_fields(client: FlaskClient) -> None:
     assert entry["status"] == 200
     assert entry["operation"] == "build-info"
     assert entry["scenario"] == "default"
+    assert entry["session"] is None
 
 
 def test_entries_newest_last(client: FlaskClient) -> None:
@@ -267,7 +268,7 @@ def test_since_includes_entry_time(client: FlaskClient) -> None:
     ("query", "message"),
     [
         ("?verb=GET", 'Unknown query parameter "verb": use one of method, path, path_prefix, status, operation,'
-                      " unmatched, since, limit."),
+                      " unmatched, session, since, limit."),
         ("?status=200&status=404", 'Query parameter "status" is given 2 times: give it once.'),
         ("?method=G%20T", 'Invalid "method" "G T": give an HTTP method such as GET.'),
         ("?method=", 'Invalid "method" "": give an HTTP method such as GET.'),
@@ -284,6 +285,7 @@ def test_since_includes_entry_time(client: FlaskClient) -> None:
                                        " 2024-05-01T12:00:00Z."),
         ("?since=2024-02-30T12:00:00Z", 'Invalid "since" "2024-02-30T12:00:00Z": the date or time is out of range;'
                                         " give an RFC 3339 time such as 2024-05-01T12:00:00Z."),
+        ("?session=", 'Invalid "session" "": give a session id from GET /__admin/sessions, or leave it out.'),
         ("?limit=0", 'Invalid "limit" "0": give a positive integer.'),
         ("?limit=1.5", 'Invalid "limit" "1.5": give a positive integer.'),
         ("?limit=%D9%A3", 'Invalid "limit" "\\u0663": give a positive integer.'),

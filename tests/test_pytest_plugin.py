@@ -207,7 +207,7 @@ def test_invalid_markers_fail_with_reason(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines([
         "*_ ERROR at setup of test_unknown_scenario _*",
         'coder-mock could not be prepared for this test: PUT /__admin/scenario failed with status 404: Scenario "nope" not found. Available: default,'
-        ' dev-build, experiments, minimal, outdated, rate-limited, release-candidate, server-errors,'
+        ' dev-build, experiments, flaky, minimal, outdated, rate-limited, release-candidate, server-errors,'
         ' stats-processing, unlimited-token-lifetime.',
         "*_ ERROR at setup of test_unknown_argument _*",
         "@pytest.mark.coder_mock has no argument 'sed': use scenario, seed or profile.",
@@ -287,7 +287,7 @@ def test_unknown_session_scenario_errors(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines([
         "*_ ERROR at setup of test_any _*",
         "coder-mock did not start: unknown scenario 'nope'; choose one of"
-        " default, dev-build, experiments, minimal, outdated, rate-limited, release-candidate, server-errors,"
+        " default, dev-build, experiments, flaky, minimal, outdated, rate-limited, release-candidate, server-errors,"
         " stats-processing, unlimited-token-lifetime.",
     ])
 

@@ -355,7 +355,7 @@ def test_journal_entry_fields(mock: CoderMock) -> None:
     entry, = mock.journal()
 
     assert set(entry) == {"time", "method", "path", "query", "headers", "body", "body_truncated", "status",
-                          "operation", "scenario", "fault"}
+                          "operation", "scenario", "session", "fault"}
     assert entry["headers"]["Coder-Session-Token"] == "[REDACTED]"
     assert entry["scenario"] == "default"
 

@@ -105,6 +105,8 @@ class AdminJournalEntry(AdminSchema):
     status = Int()
     operation = String()
     scenario = String()
+    # The session the request belonged to, or null for the global scope.
+    session = String(allow_none=True)
     # The fault rule applied, such as "delay 250ms, reset", or "".
     fault = String()
 
@@ -162,3 +164,40 @@ class AdminFaultsCleared(AdminSchema):
     """The body of DELETE /__admin/faults: how many rules were removed."""
 
     cleared = Int()
+
+
+# --- Sessions (/__admin/sessions) ------------------------------------------------------
+
+
+class AdminSessionToken(AdminSchema):
+    """A session token issued for one user of the session's scenario."""
+
+    username = String()
+    roles = StringList()
+    token = String()
+
+
+class AdminSession(AdminSchema):
+    """A session: its id, its live scenario, when it started and was last used, and its tokens."""
+
+    id = String()
+    scenario = String(validate=validate.Regexp(NAME_PATTERN))
+    seed = Int()
+    profile = Enum("wire", "reference")
+    created_at = Timestamp()
+    last_used_at = Timestamp()
+    tokens = NestedList(AdminSessionToken)
+
+
+class AdminSessionList(AdminSchema):
+    """The body of GET /__admin/sessions: every live session, oldest first."""
+
+    sessions = NestedList(AdminSession)
+
+
+class AdminSessionCreate(AdminSchema):
+    """The request body of POST /__admin/sessions, checked as PUT /__admin/scenario checks its body."""
+
+    scenario = String(required=True, validate=validate.Regexp(NAME_PATTERN))
+    seed = Int(metadata={"omitempty": True})
+    profile = Enum("wire", "reference", metadata={"omitempty": True})
