@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from coder_mock import admin, gojson, journal, openapi
+from coder_mock import admin, gojson, journal, openapi_route
 from coder_mock.api import general
 from coder_mock.store import Store
 from coder_mock.wire import INTERNAL_ERROR, ROUTE_NOT_FOUND, error_body
@@ -145,7 +145,7 @@ def create_app(store: Store, quiet: bool = False) -> Flask:
 
     app.register_blueprint(general.blueprint)
     app.register_blueprint(admin.blueprint)
-    app.register_blueprint(openapi.blueprint)
+    app.register_blueprint(openapi_route.blueprint)
     app.register_error_handler(NotFound, handle_not_found)
     app.register_error_handler(MethodNotAllowed, handle_method_not_allowed)
     app.register_error_handler(HTTPException, handle_http_error)

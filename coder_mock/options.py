@@ -35,7 +35,9 @@ class ServerOption:
 
 
 def _read() -> tuple[list[ServerOption], dict[str, dict[str, Any]]]:
-    document = yaml.safe_load(OPTIONS_FILE.read_text(encoding="utf-8"))
+    # libyaml's loader, when PyYAML has it, reads this 50 KB file about ten times faster.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    document = yaml.load(OPTIONS_FILE.read_text(encoding="utf-8"), Loader=loader)
     groups = {group["name"]: group for group in document["groups"]}
     options = []
     for entry in document["options"]:

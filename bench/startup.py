@@ -1,0 +1,143 @@
+"""Measure the time from process start to coder-mock's first correct buildinfo response.
+
+Usage: .venv/bin/python bench/startup.py [--runs N] [--cache cold|warm|off] [--scenarios N] [-- SERVE_ARGS...]
+
+Each run starts `python -m coder_mock serve --port 0 --quiet` with Popen, reads
+the listening URL from its first line of standard output, and polls
+`GET /api/v2/buildinfo` until the body equals the bytes that the `default`
+scenario renders in this process. The time is taken from just before Popen to
+that response. After the response, the script reads the server's `VmRSS` and
+`VmHWM` (peak resident memory) from /proc and stops it with SIGTERM.
+
+--cache selects the render cache state: `off` sets CODER_MOCK_CACHE_DIR to
+an empty value (no cache), `cold` gives every run a fresh empty cache folder
+and `warm` fills one folder with a first run that is not counted.
+--scenarios N adds a folder of N generated user scenarios (`--scenarios-dir`).
+The script prints the median, minimum and maximum over the runs, and one line
+per run with --verbose.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+BUILDINFO = "/api/v2/buildinfo"
+POLL_INTERVAL_SECONDS = 0.002
+STARTUP_LIMIT_SECONDS = 30.0
+STOP_TIMEOUT_SECONDS = 10.0
+
+
+def expected_buildinfo() -> bytes:
+    sys.path.insert(0, str(PROJECT_DIR))
+    from coder_mock.catalog import load_catalog
+
+    return load_catalog().rendered("default").replies["build-info"].body
+
+
+def write_scenarios(folder: Path, count: int) -> None:
+    """Write `count` small user scenarios that extend the built-in `default`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        (folder / f"user-{index:04d}.yaml").write_text(
+            f"extends: default\ndescription: Generated scenario {index}.\nseed: {index + 2}\n", encoding="utf-8")
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    values = {}
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            name, _, rest = line.partition(":")
+            if name in ("VmRSS", "VmHWM"):
+                values[name] = int(rest.split()[0])
+    return values
+
+
+def one_run(command: list[str], env: dict[str, str], expected: bytes) -> tuple[float, dict[str, int]]:
+    """Start the server once; return seconds to the first correct buildinfo and its memory."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=PROJECT_DIR)
+    try:
+        line = process.stdout.readline().decode()
+        if not line.startswith("coder-mock listening on "):
+            raise RuntimeError(f"unexpected first line {line!r}; standard error: {process.stderr.read().decode()}")
+        url = line.split()[-1] + BUILDINFO
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=1.0) as response:
+                    if response.read() == expected:
+                        elapsed = time.perf_counter() - started
+                        return elapsed, memory_kib(process.pid)
+            except urllib.error.URLError:
+                pass
+            if time.perf_counter() - started > STARTUP_LIMIT_SECONDS:
+                raise RuntimeError(f"no correct buildinfo response within {STARTUP_LIMIT_SECONDS} s")
+            time.sleep(POLL_INTERVAL_SECONDS)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+        process.stderr.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=9, help="measured runs (default: 9)")
+    parser.add_argument("--cache", choices=("off", "cold", "warm"), default="warm",
+                        help="render cache state at each start (default: warm)")
+    parser.add_argument("--scenarios", type=int, default=0, metavar="N",
+                        help="add a --scenarios-dir with N generated scenarios (default: 0)")
+    parser.add_argument("--verbose", action="store_true", help="print every run")
+    parser.add_argument("serve_args", nargs="*", help="extra arguments for coder-mock serve, after --")
+    args = parser.parse_args()
+
+    expected = expected_buildinfo()
+    with tempfile.TemporaryDirectory(prefix="coder-mock-startup-") as work:
+        work_dir = Path(work)
+        command = [sys.executable, "-m", "coder_mock", "serve", "--port", "0", "--quiet", *args.serve_args]
+        if args.scenarios:
+            write_scenarios(work_dir / "scenarios", args.scenarios)
+            command += ["--scenarios-dir", str(work_dir / "scenarios")]
+        env = dict(os.environ)
+
+        if args.cache == "warm":
+            env["CODER_MOCK_CACHE_DIR"] = str(work_dir / "cache")
+            one_run(command, env, expected)
+        elif args.cache == "off":
+            env["CODER_MOCK_CACHE_DIR"] = ""
+
+        times: list[float] = []
+        peaks: list[int] = []
+        for run in range(args.runs):
+            if args.cache == "cold":
+                env["CODER_MOCK_CACHE_DIR"] = str(work_dir / f"cache-{run}")
+            elapsed, memory = one_run(command, env, expected)
+            times.append(elapsed)
+            peaks.append(memory["VmHWM"])
+            if args.verbose:
+                print(f"run {run + 1}: {elapsed * 1000:.0f} ms, VmRSS {memory['VmRSS'] / 1024:.1f} MiB,"
+                      f" VmHWM {memory['VmHWM'] / 1024:.1f} MiB")
+
+    print(f"start-up to first correct buildinfo, cache {args.cache}, {args.scenarios} user scenarios,"
+          f" {args.runs} runs: median {statistics.median(times) * 1000:.0f} ms"
+          f" (min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f});"
+          f" peak RSS median {statistics.median(peaks) / 1024:.1f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
