@@ -197,9 +197,12 @@ class Catalog:
         # Names whose problems lie in built-in files alone; serving those is impossible.
         self.fatal: set[str] = set()
         self.shadowed: dict[str, tuple[Path, bool]] = {}
+        # The watcher turns these off while it checks a reloaded catalog, and logs its own lines.
         self.log_replacements = True
+        self.log_rejections = True
         self._files: dict[str, tuple[Path, bool]] = {}
-        self._candidates: dict[str, tuple[str, ...]] = {}
+        # Every file that defines each scenario name, in folder order.
+        self.candidates: dict[str, tuple[str, ...]] = {}
         self._fixtures: dict[tuple[str, Path], Any] = {}
         self._touched: list[Path] = []
         self._dependencies = Dependencies()
@@ -229,7 +232,7 @@ class Catalog:
                                     display_path(path), display_path(found[path.stem][0]))
                     self.shadowed[path.stem] = found[path.stem]
                 found[path.stem] = (path, builtin)
-        self._candidates = {name: tuple(paths) for name, paths in candidates.items()}
+        self.candidates = {name: tuple(paths) for name, paths in candidates.items()}
         return found
 
     def discover(self) -> Catalog:
@@ -306,7 +309,7 @@ class Catalog:
         if entry.builtin and all(self.is_builtin(path) for path in touched):
             self.fatal.add(entry.name)
         self.rejected[entry.name] = lines
-        for line in lines:
+        for line in lines if self.log_rejections else []:
             log.warning("scenario %s skipped: %s", entry.name, line)
 
     def cache_key(self, entry: Entry) -> tuple[object, ...]:
@@ -322,7 +325,7 @@ class Catalog:
                 and isinstance(cached[1], Inputs) and isinstance(cached[2], Rendered)):
             return False
         dependencies, inputs, rendered = cached
-        if not still_valid(dependencies, self._candidates):
+        if not still_valid(dependencies, self.candidates):
             return False
         entry.loaded_inputs = inputs
         entry.dependencies = dependencies
@@ -359,7 +362,7 @@ class Catalog:
         path, _ = files[name]
         self._touched.append(path)
         self.record_file(path)
-        self._dependencies.names[name] = self._candidates.get(name, ())
+        self._dependencies.names[name] = self.candidates.get(name, ())
         document = read_document(path)
         if not isinstance(document, dict):
             raise FileProblem([f"{display_path(path)}: (top level): expected a mapping of scenario keys."])

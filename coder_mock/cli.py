@@ -7,9 +7,9 @@ import logging
 import sys
 from pathlib import Path
 
-from coder_mock import openapi, tools
+from coder_mock import tools
 from coder_mock.app import create_app
-from coder_mock.catalog import Catalog, load_catalog
+from coder_mock.catalog import Catalog, load_catalog, open_catalog
 from coder_mock.differences import PROFILES
 from coder_mock.documents import FileProblem
 from coder_mock.journal import DEFAULT_SIZE
@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--journal-size", type=journal_size, default=DEFAULT_SIZE, metavar="N",
                        help="how many recent requests GET /__admin/requests keeps; 0 turns the journal off"
                             f" (default: {DEFAULT_SIZE})")
+    serve.add_argument("--watch", action=argparse.BooleanOptionalAction, default=None,
+                       help="reload scenario and fixture files when they change"
+                            " (default: on when standard output is a terminal)")
     add_folder_options(serve)
 
     scenarios = commands.add_parser("scenarios", help="list the scenarios and any that failed to load")
@@ -96,13 +99,37 @@ def configure_logging(quiet: bool) -> None:
         logging.getLogger("coder_mock.access").setLevel(logging.WARNING)
 
 
-def load(args: argparse.Namespace) -> Catalog:
+def check_folders(args: argparse.Namespace) -> None:
     for folder in args.scenarios_dir + args.fixtures_dir:
         if folder.exists() and not folder.is_dir():
             raise FileProblem([f"{folder}: is not a folder; check the --scenarios-dir or --fixtures-dir value."])
         if not folder.is_dir():
             raise FileProblem([f"{folder}: folder not found; check the --scenarios-dir or --fixtures-dir value."])
+
+
+def load(args: argparse.Namespace) -> Catalog:
+    check_folders(args)
     return load_catalog(args.scenarios_dir, args.fixtures_dir)
+
+
+def build_store(args: argparse.Namespace) -> Store:
+    """Build the catalog and the Store that `serve` runs from its parsed arguments.
+
+    Only the first scenario is loaded here; the others load on first use.
+    Raise FileProblem when that scenario cannot be served.
+    """
+    from coder_mock.render_cache import open_cache
+
+    check_folders(args)
+    catalog = open_catalog(args.scenarios_dir, args.fixtures_dir, open_cache())
+    catalog.ensure(args.scenario)
+    if args.scenario in catalog.fatal:
+        raise FileProblem(catalog.rejected[args.scenario])
+    if args.scenario in catalog.rejected:
+        raise FileProblem([f"scenario {args.scenario!r} cannot be served: {catalog.rejected[args.scenario][0]}"])
+    if args.scenario not in catalog.entries:
+        raise FileProblem([f"unknown scenario {args.scenario!r}; choose one of {', '.join(catalog.names())}."])
+    return Store(catalog, args.scenario, args.seed, args.profile, journal_size=args.journal_size)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -115,16 +142,7 @@ def serve(args: argparse.Namespace) -> int:
         return 1
 
     try:
-        catalog = load(args)
-        if args.scenario in catalog.rejected:
-            print(f"coder-mock: scenario {args.scenario!r} cannot be served: {catalog.rejected[args.scenario][0]}",
-                  file=sys.stderr)
-            return 2
-        if args.scenario not in catalog.entries:
-            available = ", ".join(catalog.names())
-            print(f"coder-mock: unknown scenario {args.scenario!r}; choose one of {available}.", file=sys.stderr)
-            return 2
-        store = Store(catalog, args.scenario, args.seed, args.profile, journal_size=args.journal_size)
+        store = build_store(args)
         server = create_server(create_app(store, quiet=args.quiet), listener)
     finally:
         # The server has its own duplicate of the socket.
@@ -132,6 +150,10 @@ def serve(args: argparse.Namespace) -> int:
 
     url = f"http://{args.host}:{server.server_port}"
     log.info("coder-mock serving scenario %s at %s", args.scenario, url)
+    if args.watch or (args.watch is None and sys.stdout.isatty()):
+        from coder_mock.watch import Watcher
+
+        Watcher(store).start()
 
     # Printing happens once signals are handled, so a stop right after the
     # first line still shuts down cleanly.
@@ -165,6 +187,8 @@ def list_scenarios(args: argparse.Namespace) -> int:
 
 
 def print_openapi(args: argparse.Namespace) -> int:
+    from coder_mock import openapi
+
     sys.stdout.write(openapi.document_text(args.profile))
     return 0
 

@@ -68,3 +68,29 @@ class Store:
         with self._switch_lock:
             self.profile = profile
         return self.switch(name, seed, profile)
+
+    def replace_catalog(self, catalog: Catalog) -> Rendered:
+        """Serve from `catalog` from now on, with the live scenario rendered from it; return the live scenario.
+
+        The live scenario keeps its seed, unless it used the scenario's own seed,
+        which then follows the new file. A live scenario that `catalog` lacks
+        stays live until the next switch. Raise FileProblem, changing nothing,
+        when the live scenario is broken in `catalog`.
+        """
+        from coder_mock.documents import FileProblem
+
+        with self._switch_lock:
+            current = self.active
+            name = current.name
+            if name in catalog.entries:
+                seed = None if current.world.seed == self.catalog.own_seed(name) else current.world.seed
+                rendered = catalog.rendered(name, seed, self.profile)
+            elif name in catalog.rejected:
+                raise FileProblem(catalog.rejected[name])
+            else:
+                log.warning("scenario %s was removed from the scenario folders; it stays live until the next switch",
+                            name)
+                rendered = current
+            self.catalog = catalog
+            self.active = rendered
+        return rendered
