@@ -1,7 +1,7 @@
 """Reload scenario and fixture files while the server runs (`coder-mock serve --watch`).
 
 A thread polls the modification time and size of every file in the
-catalog's folders. After a change it builds a new catalog, carries over each
+catalog's folders. After a change, once one poll sees no further change, it builds a new catalog, carries over each
 loaded scenario whose files still have the same bytes, loads again each one
 whose files changed, and hands the result to `Store.replace_catalog`, which
 swaps it in with the live scenario in one step. A scenario that an edit broke
@@ -68,7 +68,9 @@ class Watcher:
     def __init__(self, store: Store, interval: float = POLL_SECONDS) -> None:
         self.store = store
         self.interval = interval
-        self._state = snapshot(store.catalog)
+        # `_applied` is the state the live catalog was read from, and `_seen`
+        # the state at the last poll.
+        self._applied = self._seen = snapshot(store.catalog)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -92,14 +94,20 @@ class Watcher:
                 log.exception("reload of the scenario folders failed; the previous scenarios stay live")
 
     def poll(self) -> bool:
-        """Reload when any file changed since the last poll; return whether a reload ran."""
+        """Reload when files changed and then stayed the same for one poll; return whether a reload ran.
+
+        Waiting for one quiet poll keeps a file that an editor is still writing
+        (truncated, or half written) from being served.
+        """
         state = snapshot(self.store.catalog)
-        changed = changed_files(self._state, state)
-        if not changed:
+        settled = state == self._seen
+        self._seen = state
+        if not settled or state == self._applied:
             return False
+        changed = changed_files(self._applied, state)
         # The state is taken before the files are read, so a file changed
         # during the reload differs at the next poll and is read again.
-        self._state = state
+        self._applied = state
         self.reload(changed)
         return True
 
