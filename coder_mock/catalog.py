@@ -8,6 +8,7 @@ use it stops the start when it is the scenario served first.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -74,12 +75,16 @@ class Entry:
         self.name = name
         self.path = path
         self.builtin = builtin
-        self.source = display_path(path)
         self.by_seed: dict[tuple[int, str], Rendered] = {}
         self.dependencies: Dependencies | None = None
         self.loaded_inputs: Inputs | None = None
         self.loaded_default: Rendered | None = None
         self._description: str | None = None
+
+    @functools.cached_property
+    def source(self) -> str:
+        # Computed on first read: resolving a thousand paths at start costs tens of milliseconds.
+        return display_path(self.path)
 
     @property
     def loaded(self) -> bool:
@@ -194,7 +199,7 @@ class Catalog:
         self.all_entries: dict[str, Entry] = {}
         self.entries = Entries(self)
         self.rejected: dict[str, list[str]] = {}
-        # Names whose problems lie in built-in files alone; serving those is impossible.
+        # Names whose problems lie in built-in files alone, which no user folder can fix.
         self.fatal: set[str] = set()
         self.shadowed: dict[str, tuple[Path, bool]] = {}
         # The watcher turns these off while it checks a reloaded catalog, and logs its own lines.
@@ -222,10 +227,11 @@ class Catalog:
         candidates: dict[str, list[str]] = {}
         for index, folder in enumerate(self.scenario_dirs):
             builtin = index < self.builtin_count
+            resolved = folder.resolve()
             for path in sorted(folder.iterdir()) if folder.is_dir() else []:
                 if path.suffix not in DOCUMENT_SUFFIXES:
                     continue
-                candidates.setdefault(path.stem, []).append(str(path.resolve()))
+                candidates.setdefault(path.stem, []).append(str(resolved / path.name))
                 if path.stem in found and not builtin:
                     if self.log_replacements:
                         log.warning("scenario %s from %s replaces the one from %s", path.stem,

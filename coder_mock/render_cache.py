@@ -1,7 +1,7 @@
 """An on-disk cache of rendered scenarios, so that a restart skips validation and rendering.
 
 Rendering a scenario needs Faker, the option table and every schema, which
-costs more than the rest of the start-up together. A cache entry holds the
+costs more than the rest of the start-up together. A cache entry contains the
 validated inputs and the rendering of one scenario at one seed and profile,
 and the files it was built from with the SHA-256 of their bytes. An entry is
 used only when every one of those files still has the same bytes, every
@@ -38,7 +38,7 @@ FORMAT = 1
 # Libraries whose code decides generated values or encoded bytes. Their
 # installed files are part of the fingerprint, so an upgrade empties the cache.
 LIBRARIES = ("faker", "marshmallow", "yaml")
-# The only classes an entry may contain; the unpickler refuses any other.
+# The only classes an entry may contain. The unpickler rejects any other, so a planted file cannot run code.
 ALLOWED_CLASSES = {
     ("coder_mock.rendering", "Rendered"),
     ("coder_mock.rendering", "Reply"),
@@ -77,7 +77,7 @@ def file_digest(path: Path) -> str | None:
 
 
 def still_valid(dependencies: Dependencies, candidates: dict[str, tuple[str, ...]]) -> bool:
-    """Tell whether the files and lookups in `dependencies` give the same result today.
+    """Return whether the files and lookups in `dependencies` give the same result now.
 
     `candidates` maps each scenario name to the files that define it now.
     """

@@ -120,9 +120,9 @@ class Watcher:
         except FileProblem as problem:
             log.warning("scenario folders not reloaded: %s", summary(problem.lines))
             return
-        shown = ", ".join(display_path(Path(path)) for path in changed[:FILES_NAMED])
+        named = ", ".join(display_path(Path(path)) for path in changed[:FILES_NAMED])
         more = f" and {len(changed) - FILES_NAMED} more" if len(changed) > FILES_NAMED else ""
-        log.info("scenario folders reloaded after changes to %s%s", shown, more)
+        log.info("scenario folders reloaded after changes to %s%s", named, more)
 
 
 def check_changed(previous: Catalog, catalog: Catalog, changed: list[str]) -> None:

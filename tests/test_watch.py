@@ -51,11 +51,11 @@ class Files:
         return path
 
 
-def wait_for(condition: Callable[[], bool], what: str) -> None:
+def wait_for(condition: Callable[[], bool], event: str) -> None:
     deadline = time.monotonic() + DEADLINE_SECONDS
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {DEADLINE_SECONDS} s waiting for {what}")
+            raise AssertionError(f"timed out after {DEADLINE_SECONDS} s waiting for {event}")
         time.sleep(POLL_SECONDS)
 
 
