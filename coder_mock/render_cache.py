@@ -13,6 +13,10 @@ value turns the cache off), else `coder-mock` under `$XDG_CACHE_HOME` or
 `~/.cache`. Writers create a temporary file and rename it over the entry, so
 concurrent servers never read a partial entry. An entry that cannot be read
 or unpickled is ignored and rewritten.
+
+NOTE: nothing removes old entries. Each edit of a scenario rendered at other
+seeds, and each change of coder-mock's files, leaves entries behind (about
+60 KB each), until the user deletes the folder.
 """
 
 from __future__ import annotations
