@@ -71,6 +71,9 @@ class Watcher:
         # `_applied` is the state the live catalog was read from, and `_seen`
         # the state at the last poll.
         self._applied = self._seen = snapshot(store.catalog)
+        # Problems already logged for a scenario that keeps its previous version,
+        # so that later reloads of other files do not repeat the line.
+        self._reported: dict[str, list[str]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -114,7 +117,7 @@ class Watcher:
     def reload(self, changed: list[str]) -> None:
         previous = self.store.catalog
         catalog = previous.reopened()
-        check_changed(previous, catalog, changed)
+        check_changed(previous, catalog, changed, self._reported)
         try:
             self.store.replace_catalog(catalog)
         except FileProblem as problem:
@@ -125,12 +128,13 @@ class Watcher:
         log.info("scenario folders reloaded after changes to %s%s", named, more)
 
 
-def check_changed(previous: Catalog, catalog: Catalog, changed: list[str]) -> None:
+def check_changed(previous: Catalog, catalog: Catalog, changed: list[str], reported: dict[str, list[str]]) -> None:
     """Load into `catalog` each scenario that `changed` touches, keeping previous versions of broken ones.
 
     A scenario loaded in `previous` whose files and lookups are unchanged is
     carried over with its renderings. One loaded in `previous` that is broken
-    now keeps its previous version. A scenario file added or edited but never
+    now keeps its previous version, and its problems are logged unless
+    `reported` has the same ones for it. A scenario file added or edited but never
     loaded is loaded too, so that its problems are logged now.
     """
     catalog.log_rejections = False
@@ -142,8 +146,13 @@ def check_changed(previous: Catalog, catalog: Catalog, changed: list[str]) -> No
             assert entry.dependencies is not None
             if replacement.path == entry.path and still_valid(entry.dependencies, catalog.candidates):
                 catalog.adopt(entry)
-            elif not catalog.ensure(name):
-                log.warning("scenario %s keeps its previous version live: %s", name, summary(catalog.rejected[name]))
+            elif catalog.ensure(name):
+                reported.pop(name, None)
+            else:
+                problems = catalog.rejected[name]
+                if reported.get(name) != problems:
+                    log.warning("scenario %s keeps its previous version live: %s", name, summary(problems))
+                    reported[name] = problems
                 catalog.adopt(entry)
         edited = {str(Path(path).resolve()) for path in changed}
         for name, entry in list(catalog.all_entries.items()):

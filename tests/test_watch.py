@@ -120,6 +120,13 @@ def test_broken_edit_then_fix(files: Files, client: FlaskClient, store: Store, w
     assert served_version(client) == "v2.40.0+abc1234"
     assert messages(caplog, logging.WARNING) == [f"scenario mine keeps its previous version live: {BROKEN_LINE}"]
 
+    # A change to another file reloads again without repeating the line.
+    before = store.catalog
+    files.write("my-scenarios/other.yaml", "extends: default\ndescription: Other.\n")
+    wait_for(lambda: store.catalog is not before, "the reload after another edit")
+    assert served_version(client) == "v2.40.0+abc1234"
+    assert len(messages(caplog, logging.WARNING)) == 1
+
     files.write("my-fixtures/buildinfo/mine.yaml", version_file("v2.42.0+abc1234"))
     wait_for(lambda: served_version(client) == "v2.42.0+abc1234", "the fixed version")
     assert len(messages(caplog, logging.WARNING)) == 1
