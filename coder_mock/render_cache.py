@@ -38,6 +38,7 @@ import coder_mock
 log = logging.getLogger("coder_mock.cache")
 
 CACHE_ENV = "CODER_MOCK_CACHE_DIR"
+# Part of every key; raise it when the layout of an entry changes.
 FORMAT = 1
 # Libraries whose code decides generated values or encoded bytes. Their
 # installed files are part of the fingerprint, so an upgrade empties the cache.

@@ -32,7 +32,11 @@ Snapshot = dict[str, tuple[int, int]]
 
 
 def snapshot(catalog: Catalog) -> Snapshot:
-    """Return the state of every scenario file and of every file under the fixture folders."""
+    """Return the state of every scenario file and of every file under the fixture folders.
+
+    NOTE: two writes of the same size within one tick of the file system's
+    clock leave the state unchanged, so the second one is not noticed.
+    """
     state: Snapshot = {}
     for folder in catalog.scenario_dirs:
         try:
