@@ -12,7 +12,8 @@ The folder is `$CODER_MOCK_CACHE_DIR` when that variable is set (an empty
 value turns the cache off), else `coder-mock` under `$XDG_CACHE_HOME` or
 `~/.cache`. Writers create a temporary file and rename it over the entry, so
 concurrent servers never read a partial entry. An entry that cannot be read
-or unpickled is ignored and rewritten.
+or unpickled is ignored and rewritten. The same folder keeps parsed data
+files of coder-mock itself (`cached_data`), such as the option table.
 
 NOTE: nothing removes old entries. Each edit of a scenario rendered at other
 seeds, and each change of coder-mock's files, leaves entries behind (about
@@ -25,13 +26,14 @@ import hashlib
 import importlib.util
 import io
 import logging
+import marshal
 import os
 import pickle
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import coder_mock
 
@@ -166,19 +168,47 @@ class RenderCache:
 
     def put(self, value: Any, *key: object) -> None:
         """Store `value` under `key`; a failure to write is logged and otherwise ignored."""
-        path = self.path_for(*key)
+        write_atomically(self.path_for(*key), pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write `data` to a temporary file beside `path` and rename it over `path`; log a failure and go on."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pickle")
-            try:
-                with os.fdopen(descriptor, "wb") as output:
-                    pickle.dump(value, output, protocol=pickle.HIGHEST_PROTOCOL)
-                os.replace(temporary, path)
-            except BaseException:
-                os.unlink(temporary)
-                raise
-        except OSError as error:
-            log.warning("render cache entry %s not written: %s", path, error)
+            with os.fdopen(descriptor, "wb") as output:
+                output.write(data)
+            os.replace(temporary, path)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+    except OSError as error:
+        log.warning("cache entry %s not written: %s", path, error)
+
+
+def cached_data(path: Path, parse: Callable[[str], Any], check: Callable[[Any], bool]) -> Any:
+    """Return `parse` applied to the text of `path`, read back from the cache folder while the file is unchanged.
+
+    The value must be plain data that `marshal` writes: dicts, lists,
+    strings, numbers, booleans and None. A cached value that cannot be read
+    or that `check` rejects is parsed again and rewritten.
+    """
+    folder = default_folder()
+    if folder is None:
+        return parse(path.read_text(encoding="utf-8"))
+    stat = path.stat()
+    stamp = f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{sys.version}:{FORMAT}"
+    entry = folder / "data" / f"{hashlib.sha256(stamp.encode()).hexdigest()}.marshal"
+    try:
+        value = marshal.loads(entry.read_bytes())
+        if check(value):
+            return value
+    except (OSError, EOFError, ValueError, TypeError):
+        pass
+    value = parse(path.read_text(encoding="utf-8"))
+    write_atomically(entry, marshal.dumps(value))
+    return value
 
 
 def open_cache() -> RenderCache | None:

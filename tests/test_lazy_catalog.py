@@ -19,7 +19,7 @@ from coder_mock import catalog as catalog_module
 from coder_mock.catalog import Catalog, load_catalog, open_catalog
 from coder_mock.cli import build_parser, build_store
 from coder_mock.documents import FileProblem
-from coder_mock.render_cache import RenderCache, default_folder
+from coder_mock.render_cache import RenderCache, cached_data, default_folder
 from coder_mock.store import Store, UnknownScenario
 from conftest import BUILTIN_SCENARIOS
 
@@ -308,6 +308,30 @@ def test_concurrent_writers_leave_whole_entry(cache: RenderCache) -> None:
 
     assert stored in values
     assert sorted(os.listdir(cache.path_for("same key").parent)) == [cache.path_for("same key").name]
+
+
+def test_cached_data_parsed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CODER_MOCK_CACHE_DIR", str(tmp_path / "cache"))
+    source = tmp_path / "data.txt"
+    source.write_text("a b", encoding="utf-8")
+    parsed: list[str] = []
+
+    def parse(text: str) -> dict[str, list[str]]:
+        parsed.append(text)
+        return {"words": text.split()}
+
+    def has_words(value: object) -> bool:
+        return isinstance(value, dict) and "words" in value
+
+    first = cached_data(source, parse, has_words)
+    second = cached_data(source, parse, has_words)
+    (entry,) = (tmp_path / "cache" / "data").iterdir()
+    entry.write_bytes(b"\xff")
+    after_damage = cached_data(source, parse, has_words)
+    rejected = cached_data(source, parse, lambda value: False)
+
+    assert first == second == after_damage == rejected == {"words": ["a", "b"]}
+    assert parsed == ["a b", "a b", "a b"]
 
 
 def test_cache_folder_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
