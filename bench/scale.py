@@ -108,12 +108,12 @@ def main() -> int:
         parser.error(f"every count must be at least --loads + --repeats + 1 ({args.loads + args.repeats + 1})")
 
     print("| user scenarios | catalog + store | first switch (median) | repeat switch (median)"
-          " | traced KiB per loaded scenario | RSS KiB per loaded scenario |")
-    print("|---:|---:|---:|---:|---:|---:|")
+          " | scenarios loaded for memory | traced KiB per loaded scenario | RSS KiB per loaded scenario |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
     for count in counts:
         result = measure(count, args.loads, args.repeats)
         print(f"| {count} | {result['start_ms']:.1f} ms | {result['first_switch_ms']:.1f} ms"
-              f" | {result['repeat_switch_ms']:.3f} ms | {result['traced_kib_per_scenario']:.0f}"
+              f" | {result['repeat_switch_ms']:.3f} ms | {result['loaded']} | {result['traced_kib_per_scenario']:.0f}"
               f" | {result['rss_kib_per_scenario']:.0f} |")
     return 0
 
