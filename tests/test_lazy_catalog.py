@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from coder_mock import catalog as catalog_module
+from coder_mock.app import create_app
 from coder_mock.catalog import Catalog, load_catalog, open_catalog
 from coder_mock.cli import build_parser, build_store
 from coder_mock.documents import FileProblem
@@ -137,6 +138,22 @@ def test_switch_to_broken_keeps_live(user_folders: tuple[Path, Path]) -> None:
     assert store.active is live
     assert lazy.rejected == {"broken": BROKEN_SEED[1]}
     assert "broken" not in lazy.names()
+
+
+def test_switch_response_matches_eager(user_folders: tuple[Path, Path]) -> None:
+    scenarios, fixtures = user_folders
+    write(scenarios, "broken.yaml", BROKEN_SEED[0])
+    eager_client = create_app(Store(load_catalog([scenarios], [fixtures]), "outdated"), quiet=True).test_client()
+    lazy_client = create_app(Store(open_catalog([scenarios], [fixtures]), "outdated"), quiet=True).test_client()
+
+    eager = eager_client.put("/__admin/scenario", json={"name": "broken"})
+    lazy = lazy_client.put("/__admin/scenario", json={"name": "broken"})
+
+    assert lazy.status_code == eager.status_code == 404
+    assert lazy.get_json() == eager.get_json()
+    assert lazy_client.get("/__admin/scenario").get_json()["name"] == "outdated"
+    assert lazy_client.get("/__admin/scenarios").get_json()["rejected"] == [
+        {"name": "broken", "problems": BROKEN_SEED[1]}]
 
 
 def test_thousand_scenarios_load_two(user_folders: tuple[Path, Path]) -> None:

@@ -22,6 +22,7 @@ from flask.testing import FlaskClient
 
 from coder_mock.app import create_app
 from coder_mock.catalog import open_catalog
+from coder_mock.render_cache import RenderCache
 from coder_mock.store import Store
 from coder_mock.watch import Watcher
 
@@ -237,7 +238,10 @@ def fetch_version(url: str) -> str:
 def test_serve_watch_option(files: Files, flag: str | None, watching: bool) -> None:
     command = [sys.executable, "-m", "coder_mock", "serve", "--port", "0", "--quiet",
                "--scenarios-dir", "my-scenarios", "--fixtures-dir", "my-fixtures", "--scenario", "mine"]
-    environment = {**os.environ, "CODER_MOCK_CACHE_DIR": "", "PYTHONPATH": str(PROJECT_DIR)}
+    # The scenario is in the render cache, so the watcher starts from a cached entry.
+    cache = RenderCache(files.root / "cache")
+    open_catalog([Path("my-scenarios")], [Path("my-fixtures")], cache).rendered("mine")
+    environment = {**os.environ, "CODER_MOCK_CACHE_DIR": str(cache.folder), "PYTHONPATH": str(PROJECT_DIR)}
     process = subprocess.Popen(command + ([flag] if flag else []), cwd=files.root, env=environment,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -251,4 +255,5 @@ def test_serve_watch_option(files: Files, flag: str | None, watching: bool) -> N
         _, stderr = process.communicate(timeout=10)
 
     assert process.returncode == 0
+    assert "scenario mine loaded from my-scenarios/mine.yaml (render cache)" in stderr
     assert ("coder_mock.watch: watching 4 scenario and fixture folders for changes every 0.5 s" in stderr) is watching
