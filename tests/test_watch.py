@@ -199,6 +199,21 @@ def test_unchanged_bytes_keep_rendering(files: Files, store: Store, watcher: Wat
     assert store.active is live
 
 
+def test_reload_waits_for_quiet_poll(files: Files, store: Store) -> None:
+    # Polled by hand, without the thread, so each step is one poll.
+    watcher = Watcher(store)
+    path = files.root / "my-fixtures" / "buildinfo" / "mine.yaml"
+    path.write_text("", encoding="utf-8")
+
+    assert watcher.poll() is False
+    files.write("my-fixtures/buildinfo/mine.yaml", version_file("v2.44.0+abc1234"))
+    assert watcher.poll() is False
+    assert store.active.version == "v2.40.0+abc1234"
+    assert watcher.poll() is True
+    assert store.active.version == "v2.44.0+abc1234"
+    assert watcher.poll() is False
+
+
 def test_reload_never_half_applied(files: Files, store: Store, watcher: Watcher) -> None:
     app = create_app(store, quiet=True)
     versions = [f"v2.{minor}.0+abc1234" for minor in range(50, 62)]
