@@ -1,6 +1,7 @@
 """Measure the time from process start to coder-mock's first correct buildinfo response.
 
 Usage: .venv/bin/python bench/startup.py [--runs N] [--cache cold|warm|off] [--scenarios N] [-- SERVE_ARGS...]
+       .venv/bin/python bench/startup.py --table [--runs N] [--before DIR]
 
 Each run starts `python -m coder_mock serve --port 0 --quiet` with Popen, reads
 the listening URL from its first line of standard output, and polls
@@ -16,11 +17,20 @@ and `warm` fills one folder with a first run that is not counted.
 --scenarios N adds a folder of N generated user scenarios (`--scenarios-dir`).
 The script prints the median, minimum and maximum over the runs, and one line
 per run with --verbose.
+
+--table measures these starts in rotation, one run of each per round, so that
+changes in machine load hit every row alike: off, cold, warm, warm and cold
+with 1000 user scenarios, a bare Flask app that sends the same buildinfo bytes
+under coder-mock's server (bench/baseline_server.py flask), and with --before
+the source tree in DIR (for example `git archive COMMIT | tar -x -C DIR`),
+which runs with DIR first on PYTHONPATH. It prints a Markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import json
 import os
 import signal
 import statistics
@@ -73,13 +83,14 @@ def memory_kib(pid: int) -> dict[str, int]:
     return values
 
 
-def one_run(command: list[str], env: dict[str, str], expected: bytes) -> tuple[float, dict[str, float]]:
+def one_run(command: list[str], env: dict[str, str], expected: bytes,
+            cwd: Path = PROJECT_DIR) -> tuple[float, dict[str, float]]:
     """Start the server once; return seconds to the first correct buildinfo, its memory and CPU time."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=PROJECT_DIR)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd)
     try:
         line = process.stdout.readline().decode()
-        if not line.startswith("coder-mock listening on "):
+        if " listening on http://" not in line:
             raise RuntimeError(f"unexpected first line {line!r}; standard error: {process.stderr.read().decode()}")
         url = line.split()[-1] + BUILDINFO
         while True:
@@ -104,6 +115,64 @@ def one_run(command: list[str], env: dict[str, str], expected: bytes) -> tuple[f
         process.stderr.close()
 
 
+Row = tuple[str, list[str], Path, str]
+"""A table row: label, command, working folder and cache state (off, cold or a cache folder)."""
+
+
+def table_rows(work_dir: Path, before: Path | None, expected: bytes) -> list[Row]:
+    serve = [sys.executable, "-m", "coder_mock", "serve", "--port", "0", "--quiet"]
+    many = serve + ["--scenarios-dir", str(work_dir / "scenarios")]
+    write_scenarios(work_dir / "scenarios", 1000)
+    response = work_dir / "buildinfo.json"
+    response.write_text(json.dumps({
+        "status": "200 OK",
+        "headers": [["Content-Type", "application/json; charset=utf-8"]],
+        "body_base64": base64.b64encode(expected).decode(),
+    }), encoding="utf-8")
+    rows: list[Row] = []
+    if before is not None:
+        rows.append((f"before ({before.name})", serve, before, "off"))
+    rows += [
+        ("off", serve, PROJECT_DIR, "off"),
+        ("cold", serve, PROJECT_DIR, "cold"),
+        ("warm", serve, PROJECT_DIR, str(work_dir / "warm")),
+        ("warm, 1000 user scenarios", many, PROJECT_DIR, str(work_dir / "warm-many")),
+        ("cold, 1000 user scenarios", many, PROJECT_DIR, "cold"),
+        ("bare Flask app (bench/baseline_server.py flask)",
+         [sys.executable, "bench/baseline_server.py", "flask", str(response), BUILDINFO], PROJECT_DIR, "off"),
+    ]
+    return rows
+
+
+def print_table(runs: int, before: Path | None) -> None:
+    """Run every row once per round, in rotation, and print a Markdown table of medians."""
+    expected = expected_buildinfo()
+    with tempfile.TemporaryDirectory(prefix="coder-mock-startup-") as work:
+        work_dir = Path(work)
+        rows = table_rows(work_dir, before, expected)
+        environment = dict(os.environ, PYTHONPATH=str(PROJECT_DIR))
+        results: dict[str, list[tuple[float, dict[str, float]]]] = {label: [] for label, *_ in rows}
+        for label, command, cwd, cache in rows:
+            if cache not in ("off", "cold"):
+                one_run(command, dict(environment, CODER_MOCK_CACHE_DIR=cache), expected, cwd)
+        for run in range(runs):
+            for index, (label, command, cwd, cache) in enumerate(rows):
+                folder = {"off": "", "cold": str(work_dir / f"cold-{index}-{run}")}.get(cache, cache)
+                env = dict(environment, CODER_MOCK_CACHE_DIR=folder)
+                if cwd != PROJECT_DIR:
+                    env["PYTHONPATH"] = str(cwd)
+                results[label].append(one_run(command, env, expected, cwd))
+
+    print("| start | wall ms (median) | wall ms (range) | server CPU ms | peak RSS MiB |")
+    print("|---|---:|---:|---:|---:|")
+    for label, measured in results.items():
+        walls = [elapsed * 1000 for elapsed, _ in measured]
+        cpu = statistics.median(memory["cpu"] for _, memory in measured) * 1000
+        peak = statistics.median(memory["VmHWM"] for _, memory in measured) / 1024
+        print(f"| {label} | {statistics.median(walls):.0f} | {min(walls):.0f}–{max(walls):.0f} | {cpu:.0f}"
+              f" | {peak:.1f} |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9, help="measured runs (default: 9)")
@@ -112,8 +181,15 @@ def main() -> int:
     parser.add_argument("--scenarios", type=int, default=0, metavar="N",
                         help="add a --scenarios-dir with N generated scenarios (default: 0)")
     parser.add_argument("--verbose", action="store_true", help="print every run")
+    parser.add_argument("--table", action="store_true",
+                        help="measure every cache state, 1000 user scenarios and a bare Flask app in rotation")
+    parser.add_argument("--before", type=Path, default=None, metavar="DIR",
+                        help="with --table, also measure the coder-mock source tree in DIR (such as an older commit)")
     parser.add_argument("serve_args", nargs="*", help="extra arguments for coder-mock serve, after --")
     args = parser.parse_args()
+    if args.table:
+        print_table(args.runs, args.before)
+        return 0
 
     expected = expected_buildinfo()
     with tempfile.TemporaryDirectory(prefix="coder-mock-startup-") as work:
@@ -141,8 +217,8 @@ def main() -> int:
             peaks.append(memory["VmHWM"])
             cpu.append(memory["cpu"])
             if args.verbose:
-                print(f"run {run + 1}: {elapsed * 1000:.0f} ms, CPU {memory['cpu'] * 1000:.0f} ms, VmRSS {memory['VmRSS'] / 1024:.1f} MiB,"
-                      f" VmHWM {memory['VmHWM'] / 1024:.1f} MiB")
+                print(f"run {run + 1}: {elapsed * 1000:.0f} ms, CPU {memory['cpu'] * 1000:.0f} ms,"
+                      f" VmRSS {memory['VmRSS'] / 1024:.1f} MiB, VmHWM {memory['VmHWM'] / 1024:.1f} MiB")
 
     print(f"start-up to first correct buildinfo, cache {args.cache}, {args.scenarios} user scenarios,"
           f" {args.runs} runs: median {statistics.median(times) * 1000:.0f} ms"
