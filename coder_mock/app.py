@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from coder_mock import admin, admin_faults, admin_page, cors, gojson, journal, openapi
+from coder_mock import admin, admin_faults, admin_page, cors, gojson, journal, openapi_route
 from coder_mock.api import general
 from coder_mock.rendering import Rendered
 from coder_mock.auth import first_header_value, session_token
@@ -168,7 +168,7 @@ def create_app(store: Store, quiet: bool = False, cors_origins: Iterable[str] = 
 
     app.register_blueprint(general.blueprint)
     app.register_blueprint(admin.blueprint)
-    app.register_blueprint(openapi.blueprint)
+    app.register_blueprint(openapi_route.blueprint)
     admin_faults.install(app)
     app.register_blueprint(admin_page.blueprint)
     app.register_error_handler(NotFound, handle_not_found)

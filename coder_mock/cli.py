@@ -7,9 +7,9 @@ import logging
 import sys
 from pathlib import Path
 
-from coder_mock import cors, openapi, tools
+from coder_mock import cors, tools
 from coder_mock.app import create_app
-from coder_mock.catalog import Catalog, load_catalog
+from coder_mock.catalog import Catalog, load_catalog, open_catalog
 from coder_mock.differences import PROFILES
 from coder_mock.documents import FileProblem
 from coder_mock.journal import DEFAULT_SIZE
@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--session-idle", type=session_idle, default=DEFAULT_SESSION_IDLE, metavar="SECONDS",
                        help="end a session after this many seconds without a request"
                             f" (default: {DEFAULT_SESSION_IDLE:g})")
+    serve.add_argument("--watch", action=argparse.BooleanOptionalAction, default=None,
+                       help="reload scenario and fixture files when they change"
+                            " (default: on when standard output is a terminal)")
     add_folder_options(serve)
 
     scenarios = commands.add_parser("scenarios", help="list the scenarios and any that failed to load")
@@ -130,12 +133,16 @@ def configure_logging(quiet: bool) -> None:
         logging.getLogger("coder_mock.access").setLevel(logging.WARNING)
 
 
-def load(args: argparse.Namespace) -> Catalog:
+def check_folders(args: argparse.Namespace) -> None:
     for folder in args.scenarios_dir + args.fixtures_dir:
         if folder.exists() and not folder.is_dir():
             raise FileProblem([f"{folder}: is not a folder; check the --scenarios-dir or --fixtures-dir value."])
         if not folder.is_dir():
             raise FileProblem([f"{folder}: folder not found; check the --scenarios-dir or --fixtures-dir value."])
+
+
+def load(args: argparse.Namespace) -> Catalog:
+    check_folders(args)
     return load_catalog(args.scenarios_dir, args.fixtures_dir)
 
 
@@ -144,18 +151,25 @@ def build_store(args: argparse.Namespace) -> Store:
 
     Each server process calls this, so each opens its own connection to the
     state backend. The backend is opened first, so an unreachable one is the
-    only line printed. Raise StartFailure or FileProblem with the line to print.
+    only line printed. Only the first scenario is loaded here; the others load
+    on first use. Raise StartFailure or FileProblem with the line to print.
     """
+    from coder_mock.render_cache import open_cache
+
+    check_folders(args)
     try:
         backend = open_backend(args.state or "memory")
     except BackendUnavailable as error:
         raise StartFailure(str(error)) from None
     try:
-        catalog = load(args)
+        catalog = open_catalog(args.scenarios_dir, args.fixtures_dir, open_cache())
+        catalog.ensure(args.scenario)
+        if args.scenario in catalog.fatal:
+            raise FileProblem(catalog.rejected[args.scenario])
         if args.scenario in catalog.rejected:
-            raise StartFailure(f"scenario {args.scenario!r} cannot be served: {catalog.rejected[args.scenario][0]}")
+            raise FileProblem([f"scenario {args.scenario!r} cannot be served: {catalog.rejected[args.scenario][0]}"])
         if args.scenario not in catalog.entries:
-            raise StartFailure(f"unknown scenario {args.scenario!r}; choose one of {', '.join(catalog.names())}.")
+            raise FileProblem([f"unknown scenario {args.scenario!r}; choose one of {', '.join(catalog.names())}."])
         try:
             return Store(catalog, args.scenario, args.seed, args.profile, journal_size=args.journal_size,
                          state=backend, session_idle=args.session_idle)
@@ -200,6 +214,10 @@ def serve(args: argparse.Namespace) -> int:
 
     url = f"http://{args.host}:{server.server_port}"
     log.info("coder-mock serving scenario %s at %s with state %s", store.active.name, url, store.state.spec)
+    if args.watch or (args.watch is None and sys.stdout.isatty()):
+        from coder_mock.watch import Watcher
+
+        Watcher(store).start()
 
     # Printing happens once signals are handled, so a stop right after the
     # first line still shuts down cleanly.
@@ -236,6 +254,8 @@ def list_scenarios(args: argparse.Namespace) -> int:
 
 
 def print_openapi(args: argparse.Namespace) -> int:
+    from coder_mock import openapi
+
     sys.stdout.write(openapi.document_text(args.profile))
     return 0
 

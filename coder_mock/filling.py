@@ -12,11 +12,15 @@ import base64
 import hashlib
 import random
 import threading
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from faker import Faker
+if TYPE_CHECKING:
+    from faker import Faker
 
-_faker = Faker("en_US")
+# Faker is created on first use, because importing it and building its
+# providers took about 60 ms of the start-up (measured with -X importtime),
+# and a start that reads its scenario from the render cache fills no values.
+_faker: Faker | None = None
 _faker_lock = threading.Lock()
 
 
@@ -38,7 +42,12 @@ class Filler:
     def faker(self, path: str, produce: Callable[[Faker], object]) -> object:
         # One Faker instance is reseeded per value; the lock keeps the seed
         # and the draw together when threads render scenarios at once.
+        global _faker
         with _faker_lock:
+            if _faker is None:
+                from faker import Faker
+
+                _faker = Faker("en_US")
             _faker.seed_instance(derive_seed(self.seed, self.namespace, path))
             return produce(_faker)
 

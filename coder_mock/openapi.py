@@ -30,7 +30,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls, resolve_schema_instance
 from apispec.ext.marshmallow.openapi import OpenAPIConverter
-from flask import Blueprint, Flask, Response, g
+from flask import Flask
 from marshmallow import Schema
 from marshmallow import fields as mm_fields
 
@@ -39,6 +39,7 @@ from coder_mock import admin, admin_faults, admin_page
 from coder_mock.api import general
 from coder_mock.api.general import MEMBER, OWNER, PUBLIC
 from coder_mock.differences import PROFILES, SCHEMA_PREFIX, document_patches
+from coder_mock.openapi_route import DOCUMENT_PATH, JSON_MEDIA_TYPE, blueprint
 from coder_mock.schemas import admin as admin_schemas
 from coder_mock.schemas import fields
 from coder_mock.schemas.common import Response as ResponseSchema
@@ -56,9 +57,7 @@ from coder_mock.schemas.general import (
 from coder_mock.wire import omits_empty
 
 OPENAPI_VERSION = "3.0.3"
-DOCUMENT_PATH = "/swagger/doc.json"
 GENERAL, ADMIN = "General", "Admin"
-JSON_MEDIA_TYPE = "application/json"
 DESCRIPTIONS = {
     "wire": "The parts of Coder's REST API v2 that coder-mock serves, as coder-mock serves them in the wire profile"
             " (what coderd sends), and coder-mock's admin API.",
@@ -66,8 +65,6 @@ DESCRIPTIONS = {
                  " profile (the shapes of Coder's published API reference), and coder-mock's admin API.",
 }
 """The document's description in each profile."""
-
-blueprint = Blueprint("openapi", __name__)
 
 # Each entry is an alternative, because a request may carry the token in any of these places.
 TOKEN_SECURITY = [
@@ -667,9 +664,3 @@ def document_text(profile: str = "wire") -> str:
     """Return the document of `profile` as JSON indented by two spaces, with a trailing newline."""
     return json.dumps(cached_document(profile), indent=2) + "\n"
 
-
-@blueprint.get(DOCUMENT_PATH)
-def serve_document() -> Response:
-    g.operation = OPERATIONS["openapi.serve_document"].operation_id
-    # g.rendered is the live scenario as this request found it.
-    return Response(document_text(g.rendered.profile), content_type=JSON_MEDIA_TYPE)

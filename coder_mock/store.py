@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from coder_mock.catalog import Catalog
+from coder_mock.documents import FileProblem
 from coder_mock.faults import FaultBook
 from coder_mock.journal import DEFAULT_SIZE, Journal, check_size, format_time
 from coder_mock.rendering import Rendered
@@ -369,29 +370,57 @@ class Store:
             live = sorted(self._sessions.values(), key=lambda session: (session.record.created_at, session.record.id))
         return [self._describe(session) for session in live]
 
-    def replace_catalog(self, catalog: Catalog) -> None:
-        """Swap in `catalog` and re-render the global and every session's live scenario from it.
+    def replace_catalog(self, catalog: Catalog) -> Rendered:
+        """Serve from `catalog` from now on, with the global and every session's scenario rendered from it.
 
-        Everything is rendered before anything changes, so a failure (such as
-        UnknownScenario for a scenario the new catalog lacks) raises and keeps
-        the previous catalog live. With a shared backend, every process
-        replaces its own catalog.
+        A selection keeps its seed, unless it used the scenario's own seed,
+        which then follows the new file. A scenario that `catalog` lacks stays
+        live until the next switch. Everything is rendered before anything
+        changes: when the global scenario is broken in `catalog`, this raises
+        FileProblem and changes nothing. With a shared backend, every process
+        replaces its own catalog. Return the global live scenario.
         """
         with self._lock:
             snapshot = self._read()
-            active = self._render(snapshot.selection, catalog)
-            sessions = {
-                session_id: LiveSession(record, with_session_tokens(self._render(record.selection, catalog),
-                                                                    record.tokens), record.last_used_at)
-                for session_id, record in snapshot.sessions.items()
-            }
+            previous = self.active
+            active = self._rerendered(snapshot.selection, catalog) or previous
+            sessions = {}
+            for session_id, record in snapshot.sessions.items():
+                live = self._sessions.get(session_id)
+                try:
+                    rendered = self._rerendered(record.selection, catalog)
+                except FileProblem:
+                    # A session's scenario that an edit broke keeps its previous version.
+                    rendered = None
+                if rendered is not None:
+                    sessions[session_id] = LiveSession(record, with_session_tokens(rendered, record.tokens),
+                                                       live.touched_at if live else record.last_used_at)
+                elif live is not None:
+                    sessions[session_id] = live
             self.catalog = catalog
             self.active = active
             self._selection = snapshot.selection
             self._sessions = sessions
             self._tokens = {token: key for key, live in sessions.items() for token in live.record.tokens}
             self._version = snapshot.version
-        log.info("catalog replaced; %d scenarios, %d sessions re-rendered", len(catalog.entries), len(sessions))
+            if active is not previous:
+                # Rules added through the admin API stay until the live scenario's file changes.
+                self.faults.replace(active.faults, active.world.seed)
+        log.info("catalog replaced; %d sessions re-rendered", len(sessions))
+        return active
+
+    def _rerendered(self, selection: Selection, catalog: Catalog) -> Rendered | None:
+        """Render `selection` from `catalog`; return None when `catalog` lacks the scenario.
+
+        Raise FileProblem when the scenario is broken in `catalog`.
+        """
+        if selection.name in catalog.entries:
+            return catalog.rendered(selection.name, selection.seed, selection.profile)
+        if selection.name in catalog.rejected:
+            raise FileProblem(catalog.rejected[selection.name])
+        log.warning("scenario %s was removed from the scenario folders; it stays live until the next switch",
+                    selection.name)
+        return None
 
     def close(self) -> None:
         """Release the backend's connections."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from flask import Flask
@@ -58,3 +59,12 @@ def app(store: Store) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def render_cache_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Point the render cache of every server the tests start at a temporary folder, not the user's."""
+    folder = tmp_path_factory.mktemp("render-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CODER_MOCK_CACHE_DIR", str(folder))
+        yield folder

@@ -381,8 +381,15 @@ def test_serve_skips_broken_scenario(start_server, tmp_path: Path) -> None:
     (tmp_path / "sc" / "broken.yaml").write_text(BROKEN_SCENARIOS[0][0], encoding="utf-8")
     (tmp_path / "sc" / "good.yaml").write_text("extends: default\ndescription: A user scenario.\n", encoding="utf-8")
     server = start_server(LAUNCHERS["module"], "--scenarios-dir", "sc", "--scenario", "good")
+    # A scenario is loaded, and found broken, when it is first used.
+    switched = fetch(server.port, "PUT", "/__admin/scenario", body=b'{"name": "broken"}')
+    live = json.loads(fetch(server.port, "GET", "/__admin/scenario").body)
 
     listed = json.loads(fetch(server.port, "GET", "/__admin/scenarios").body)
+
+    assert switched.status == 404
+    assert json.loads(switched.body)["message"] == 'Scenario "broken" not found.'
+    assert live["name"] == "good"
 
     assert [entry["name"] for entry in listed["scenarios"]] == sorted([*BUILTIN_SCENARIOS, "good"])
     assert listed["rejected"] == [{"name": "broken", "problems": [BROKEN_SCENARIOS[0][1]]}]

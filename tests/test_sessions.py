@@ -660,15 +660,15 @@ def test_replace_catalog_rerenders_sessions(catalog: Catalog, custom_catalog: Ca
     assert client.get("/api/v2/deployment/config", headers={"Coder-Session-Token": token}).status_code == 200
 
 
-def test_replace_catalog_failure_changes_nothing(catalog: Catalog, custom_catalog: Catalog) -> None:
+def test_replace_catalog_keeps_removed_session_scenario(catalog: Catalog, custom_catalog: Catalog) -> None:
     store = Store(custom_catalog, "default")
     client = create_app(store, quiet=True).test_client()
     session = create(client, {"scenario": "expired-bob"})
-    active = store.active
+    served = store.view(session["id"])
 
-    with pytest.raises(store_module.UnknownScenario):
-        store.replace_catalog(catalog)
+    store.replace_catalog(catalog)
 
-    assert store.catalog is custom_catalog
-    assert store.active is active
-    assert store.view(session["id"]).name == "expired-bob"
+    # The new catalog lacks expired-bob, so the session serves it until it switches.
+    assert store.catalog is catalog
+    assert store.view(session["id"]) is served
+    assert store.active is catalog.rendered("default")
