@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from coder_mock import admin, gojson, journal, openapi
+from coder_mock import admin, fastpath, gojson, journal, openapi
 from coder_mock.api import general
 from coder_mock.store import Store
 from coder_mock.wire import INTERNAL_ERROR, ROUTE_NOT_FOUND, error_body
@@ -183,5 +183,7 @@ def create_app(store: Store, quiet: bool = False) -> Flask:
             record_request(store, response)
         return response
 
-    app.wsgi_app = CollapseSlashes(app.wsgi_app)  # type: ignore[method-assign]
+    # Plain General requests are answered below Flask's dispatch, with the same bytes (coder_mock/fastpath.py).
+    served = fastpath.FastPath(store, app.wsgi_app, status_line, lambda: app.config["CODER_MOCK_QUIET"])
+    app.wsgi_app = CollapseSlashes(served)  # type: ignore[method-assign]
     return app
