@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from coder_mock import openapi, tools
+from coder_mock import openapi, tools, workers
 from coder_mock.app import create_app
 from coder_mock.catalog import Catalog, load_catalog
 from coder_mock.differences import PROFILES
@@ -41,6 +41,13 @@ def journal_size(text: str) -> int:
     return int(text)
 
 
+def worker_count(text: str) -> int:
+    """Parse the --workers value: how many worker processes serve requests, from 1 to 64."""
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= workers.MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"invalid worker count {text!r}; use a number from 1 to {workers.MAX_WORKERS}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coder-mock", description="A fake Coder server for tests and frontend work.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -58,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--journal-size", type=journal_size, default=DEFAULT_SIZE, metavar="N",
                        help="how many recent requests GET /__admin/requests keeps; 0 turns the journal off"
                             f" (default: {DEFAULT_SIZE})")
+    serve.add_argument("--workers", type=worker_count, default=None, metavar="N",
+                       help="serve with N worker processes under granian, each with its own scenario state and"
+                            " journal (default: one process on coder-mock's own Go-like HTTP server)")
     add_folder_options(serve)
 
     scenarios = commands.add_parser("scenarios", help="list the scenarios and any that failed to load")
@@ -105,6 +115,20 @@ def load(args: argparse.Namespace) -> Catalog:
     return load_catalog(args.scenarios_dir, args.fixtures_dir)
 
 
+def build_store(args: argparse.Namespace) -> Store:
+    """Load the catalog and build the Store from parsed `serve` arguments.
+
+    Raise FileProblem with one line naming the problem when a folder is
+    invalid or the chosen scenario is unknown or rejected.
+    """
+    catalog = load(args)
+    if args.scenario in catalog.rejected:
+        raise FileProblem([f"scenario {args.scenario!r} cannot be served: {catalog.rejected[args.scenario][0]}"])
+    if args.scenario not in catalog.entries:
+        raise FileProblem([f"unknown scenario {args.scenario!r}; choose one of {', '.join(catalog.names())}."])
+    return Store(catalog, args.scenario, args.seed, args.profile, journal_size=args.journal_size)
+
+
 def serve(args: argparse.Namespace) -> int:
     configure_logging(args.quiet)
     # The port is taken before the catalog loads and logs, so a failure to listen is the only line printed.
@@ -113,18 +137,11 @@ def serve(args: argparse.Namespace) -> int:
     except ListenError as error:
         print(f"coder-mock: {error}", file=sys.stderr)
         return 1
+    if args.workers is not None:
+        return workers.serve_workers(args, listener)
 
     try:
-        catalog = load(args)
-        if args.scenario in catalog.rejected:
-            print(f"coder-mock: scenario {args.scenario!r} cannot be served: {catalog.rejected[args.scenario][0]}",
-                  file=sys.stderr)
-            return 2
-        if args.scenario not in catalog.entries:
-            available = ", ".join(catalog.names())
-            print(f"coder-mock: unknown scenario {args.scenario!r}; choose one of {available}.", file=sys.stderr)
-            return 2
-        store = Store(catalog, args.scenario, args.seed, args.profile, journal_size=args.journal_size)
+        store = build_store(args)
         server = create_server(create_app(store, quiet=args.quiet), listener)
     finally:
         # The server has its own duplicate of the socket.
