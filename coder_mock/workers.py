@@ -1,8 +1,8 @@
 """`coder-mock serve --workers N`: N worker processes under granian's WSGI server.
 
-The main process opens the listening socket, checks the arguments by building
-a Store once, prints the URL and tokens, and hands the socket to granian.
-Granian forks N workers that share that socket. Each worker builds its own
+The main process takes the port, checks the arguments by building a Store
+once, prints the URL and tokens, and starts granian. Granian forks N workers
+that each listen on the port with SO_REUSEPORT. Each worker builds its own
 Store with `cli.build_store(args)` after the fork, so no lock, thread or
 journal is shared between processes. Each worker therefore has its own
 scenario state and journal.
@@ -21,7 +21,11 @@ import os
 import pickle
 import signal
 import socket
-from typing import Any
+import threading
+import time
+from typing import Any, Callable
+
+from coder_mock.server import PortInUse
 
 log = logging.getLogger("coder_mock.workers")
 
@@ -37,6 +41,9 @@ BLOCKING_THREADS = 2
 # A worker that has not stopped this many seconds after SIGTERM is killed. In-flight requests finish
 # well within it; it bounds a shutdown held up by an idle keep-alive connection.
 WORKER_KILL_TIMEOUT_SECONDS = 30
+# How long the main process waits for a worker to listen before it logs an error, and how often it checks.
+START_LIMIT_SECONDS = 60
+PROBE_INTERVAL_SECONDS = 0.02
 # Granian's own log lines go to standard error at WARNING and above, so standard output carries only
 # the URL and tokens that `announce` prints.
 GRANIAN_LOGGING: dict[str, Any] = {
@@ -83,39 +90,42 @@ def load_worker_app() -> Any:
     return create_app(store, quiet=args.quiet)
 
 
-def make_server(listener: socket.socket, workers: int) -> Any:
-    """Create granian's multi-process server on the already listening `listener`."""
+def reserve_port(listener: socket.socket) -> socket.socket:
+    """Replace the listening socket with a bound, not listening socket on the same address, and return it.
+
+    Granian's workers each bind the address with SO_REUSEPORT, so that the
+    kernel spreads connections evenly over them. The returned socket has
+    SO_REUSEPORT too and keeps the port (also a port picked for port 0) for
+    this process while granian runs. It gets no connections, as it does not
+    listen.
+    """
+    host, port = listener.getsockname()[:2]
+    family = listener.family
+    listener.close()
+    reservation = socket.socket(family, socket.SOCK_STREAM)
+    reservation.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    reservation.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        reservation.bind((host, port))
+    except OSError:
+        reservation.close()
+        # NOTE: another process took the port in the moment between the close and this bind.
+        raise PortInUse(f"port {port} on {host} was taken while the workers started; start again,"
+                        " or pick another port with --port (0 picks a free one).") from None
+    return reservation
+
+
+def make_server(host: str, port: int, workers: int, target: str = "coder_mock.workers:load_worker_app") -> Any:
+    """Create granian's multi-process WSGI server for host:port.
+
+    `target` names the factory of the WSGI app that each worker calls, as "module:function".
+    """
     from granian.constants import Interfaces
     from granian.log import LogLevels
-    from granian.net import SocketHolder
     from granian.server.mp import MPServer
 
-    class SharedSocketServer(MPServer):
-        """Granian's server on a socket that coder-mock opened.
-
-        NOTE: this overrides a private method of granian 2.8. On Linux, granian
-        lets each worker bind its own socket with SO_REUSEPORT, so port 0 would
-        give each worker a different port. Handing it one open socket keeps one
-        port for all workers and keeps coder-mock's own error for a port in use.
-        """
-
-        def _init_shared_socket(self) -> None:
-            descriptor = os.dup(listener.fileno())
-            self._ssp = None
-            self._shd = SocketHolder(descriptor, False, listener_backlog)
-            self._sfd = self._shd.get_fd()
-            shared = socket.socket(fileno=self._sfd)
-            shared.set_inheritable(True)
-            self._sso = shared
-
-        def signal_handler_interrupt(self, *args: Any, **kwargs: Any) -> None:
-            log.info("coder-mock stopping: workers finish the requests in flight, then exit")
-            super().signal_handler_interrupt(*args, **kwargs)
-
-    listener_backlog = 128
-    host, port = listener.getsockname()[:2]
-    return SharedSocketServer(
-        target="coder_mock.workers:load_worker_app",
+    server = MPServer(
+        target=target,
         factory=True,
         address=host,
         port=port,
@@ -127,32 +137,67 @@ def make_server(listener: socket.socket, workers: int) -> Any:
         log_dictconfig=GRANIAN_LOGGING,
         workers_kill_timeout=WORKER_KILL_TIMEOUT_SECONDS,
     )
+    stopping = server.signal_handler_interrupt
+
+    def log_and_stop(*args: Any, **kwargs: Any) -> None:
+        log.info("coder-mock stopping: workers finish the requests in flight, then exit")
+        stopping(*args, **kwargs)
+
+    # Granian installs this handler for SIGINT and SIGTERM when it starts.
+    server.signal_handler_interrupt = log_and_stop
+    return server
+
+
+def announce_when_listening(host: str, port: int, announce: Callable[[], None]) -> None:
+    """Call `announce` from a thread once a worker accepts connections on host:port.
+
+    A worker listens only after it has built its Store, so a client that
+    reads the printed URL finds the port open.
+    """
+    probe_host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+
+    def wait_then_announce() -> None:
+        deadline = time.monotonic() + START_LIMIT_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((probe_host, port), timeout=1.0).close()
+            except OSError:
+                time.sleep(PROBE_INTERVAL_SECONDS)
+                continue
+            announce()
+            return
+        log.error("no worker listened on port %d within %d seconds; see the errors above", port,
+                  START_LIMIT_SECONDS)
+
+    threading.Thread(target=wait_then_announce, name="announce", daemon=True).start()
 
 
 def serve_workers(args: argparse.Namespace, listener: socket.socket) -> int:
-    """Serve with `args.workers` granian workers on `listener` until SIGINT or SIGTERM; return the exit code.
+    """Serve with `args.workers` granian workers on the address of `listener` until SIGINT or SIGTERM.
+
+    Return the exit code. `listener` is closed here.
 
     The Store is built once here before any worker starts, so that a bad
     scenario or folder fails with one message instead of once per worker.
     """
     from coder_mock.cli import announce, build_store
 
+    host, port = listener.getsockname()[:2]
     try:
         store = build_store(args)
-        server = make_server(listener, args.workers)
     except BaseException:
         listener.close()
         raise
-    port = listener.getsockname()[1]
+    reservation = reserve_port(listener)
     url = f"http://{args.host}:{port}"
     os.environ[ARGUMENTS_VARIABLE] = encode_arguments(args)
     log.info("coder-mock serving scenario %s at %s with %d workers", args.scenario, url, args.workers)
 
-    # The socket listens already, so requests sent after this line wait in its backlog until a worker is up.
-    server.on_startup(lambda: announce(url, store))
+    server = make_server(host, port, args.workers)
+    server.on_startup(lambda: announce_when_listening(host, port, lambda: announce(url, store)))
     try:
         server.serve()
     finally:
-        listener.close()
+        reservation.close()
     log.info("coder-mock stopped")
     return 0
