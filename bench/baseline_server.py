@@ -29,8 +29,8 @@ from flask import Flask, Response
 from coder_mock.server import bind, listen, serve_until_stopped
 
 SERVERS = ("werkzeug", "granian", "gthread", "gevent")
-# gthread threads per worker; the same count as coder_mock.workers.BLOCKING_THREADS would starve
-# gunicorn, which holds a thread per keep-alive connection.
+# gthread threads per worker. gunicorn's gthread worker keeps a thread busy per keep-alive connection
+# while it reads a request, so the 16 wrk connections get 16 threads.
 GTHREAD_THREADS = 16
 CONFIG_VARIABLE = "BASELINE_SERVER_CONFIG"
 

@@ -19,7 +19,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from werkzeug.datastructures import EnvironHeaders
 from werkzeug.wrappers import Request
+from werkzeug.wsgi import get_content_length
 
 from coder_mock import gojson, journal
 from coder_mock.api.general import MEMBER, OWNER, PUBLIC, parse_go_uuid, rate_limit_headers
@@ -177,13 +179,12 @@ class FastPath:
             return self.app(environ, start_response)
 
         started = time.perf_counter()
-        request = Request(environ)
-        response = self.respond(route, rendered, request)
+        response = self.respond(route, rendered, environ)
         start_response(response.status, response.headers)
-        self.log_and_record(request, route, rendered, response.code, started)
+        self.log_and_record(environ, route, rendered, response.code, started)
         return [response.body]
 
-    def respond(self, route: Route, rendered: Rendered, request: Request) -> Prepared:
+    def respond(self, route: Route, rendered: Rendered, environ: dict[str, Any]) -> Prepared:
         """Apply overrides, authentication and role checks in the order of general.serve()."""
         table = self.table_for(rendered)
         override = route.override
@@ -193,7 +194,7 @@ class FastPath:
 
         user = None
         if route.access != PUBLIC:
-            caller = authenticate(request, rendered)
+            caller = authenticate(Request(environ), rendered)
             if caller.error is not None:
                 return table.prepare_bytes(401, gojson.encode(caller.error))
             user = caller.user
@@ -207,23 +208,29 @@ class FastPath:
         # get-token-config for `me`: the caller's own lifetime.
         return route.answers_by_user[user.id]
 
-    def log_and_record(self, request: Request, route: Route, rendered: Rendered, code: int, started: float) -> None:
+    def log_and_record(self, environ: dict[str, Any], route: Route, rendered: Rendered, code: int,
+                       started: float) -> None:
         """Write the access log line and the journal entry that app.py's after_request writes for Flask routes."""
+        # Every path of the table is ASCII, so PATH_INFO equals the decoded path Flask's request.path gives.
+        path = environ["PATH_INFO"]
         if not self.quiet():
             elapsed = (time.perf_counter() - started) * 1000
             # The path is logged without its query string, which may carry a session token.
-            access_log.info("%s %s %d %s %.1fms", request.method, request.path, code, route.operation, elapsed)
+            access_log.info("%s %s %d %s %.1fms", environ["REQUEST_METHOD"], path, code, route.operation, elapsed)
         store_journal = self.store.journal
-        if store_journal.enabled:
-            timestamp, entry = journal.new_entry(
-                method=request.method,
-                path=request.path,
-                query=request.args.to_dict(flat=False),
-                headers=request.headers,
-                body=None,
-                content_length=request.content_length,
-                status=code,
-                operation=route.operation,
-                scenario=rendered.name,
-            )
-            store_journal.record(timestamp, entry)
+        if not store_journal.enabled:
+            return
+        # werkzeug parses the query string as Flask's request.args does; most requests have none.
+        query = Request(environ).args.to_dict(flat=False) if environ.get("QUERY_STRING") else {}
+        timestamp, entry = journal.new_entry(
+            method=environ["REQUEST_METHOD"],
+            path=path,
+            query=query,
+            headers=EnvironHeaders(environ),
+            body=None,
+            content_length=get_content_length(environ),
+            status=code,
+            operation=route.operation,
+            scenario=rendered.name,
+        )
+        store_journal.record(timestamp, entry)

@@ -33,13 +33,12 @@ MAX_WORKERS = 64
 # The parsed `serve` arguments travel to the workers in this environment variable, as a base64
 # pickle, because granian starts workers with the "spawn" method where "fork" is not available.
 ARGUMENTS_VARIABLE = "CODER_MOCK_WORKER_ARGUMENTS"
-# Python threads per worker that run the WSGI app. The app holds the GIL for its whole run, so more
-# threads add switching cost without adding throughput; granian reads request bodies in Rust, so a
-# slow client does not hold one of these threads.
-# NOTE: 2 threads was the best of 1, 2 and 4 in a short run on a 2-core machine; see docs/benchmarks.md.
+# Python threads per worker that run the WSGI app. The app keeps the GIL for almost all of a
+# request, so more threads mostly add switching cost.
+# NOTE: 2 is a choice, not a measured optimum: other counts were not benchmarked.
 BLOCKING_THREADS = 2
-# A worker that has not stopped this many seconds after SIGTERM is killed. In-flight requests finish
-# well within it; it bounds a shutdown held up by an idle keep-alive connection.
+# A worker that has not stopped this many seconds after SIGTERM is killed. Requests in flight finish
+# well within this limit, which bounds a shutdown that a client keeps waiting.
 WORKER_KILL_TIMEOUT_SECONDS = 30
 # How long the main process waits for a worker to listen before it logs an error, and how often it checks.
 START_LIMIT_SECONDS = 60

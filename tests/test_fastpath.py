@@ -128,6 +128,25 @@ def test_fast_path_matches_flask(catalog: Catalog, monkeypatch: pytest.MonkeyPat
     assert fast_entries == flask_entries
 
 
+@pytest.mark.parametrize("headers", [
+    {"Content-Type": "application/json", "Content-Length": "9000"},
+    {"Content-Type": "text/plain", "Transfer-Encoding": "chunked"},
+    {"X_Underscore": "dropped", "Accept": "a", "accept-language": "en"},
+])
+def test_body_headers_journaled_alike(catalog: Catalog, monkeypatch: pytest.MonkeyPatch,
+                                      headers: dict[str, str]) -> None:
+    entries = []
+    for fast in (True, False):
+        if not fast:
+            flask_only(monkeypatch)
+        store = Store(catalog, "default")
+        app = create_app(store, quiet=True)
+        Client(app).get("/api/v2/buildinfo", headers=headers, data=b"x" * 9000)
+        entries.append(without_time(store.journal.query()[-1]))
+    assert entries[0] == entries[1]
+    assert entries[0]["body"] == ""
+
+
 def test_fast_path_answers_expected_bytes(app: Flask, store: Store) -> None:
     status, headers, body = send(app, "/api/v2/buildinfo", {}, "")
     reply = store.active.replies["build-info"]
