@@ -60,7 +60,7 @@ def fast_path_applies(store: Store, environ: dict[str, Any]) -> bool:
 
     Only GET requests qualify: the one General POST reads a body, and HEAD and
     other methods get Flask's 405 handling. A feature that changes how a
-    General request is answered adds its condition here, so that such requests
+    General request is served adds its condition here, so that such requests
     go through Flask.
     """
     return environ.get("REQUEST_METHOD") == "GET"
@@ -81,7 +81,7 @@ class Route:
     """One path of the fast table: its operation, who may call it and its prepared responses.
 
     `answer` is the response for a caller who passes the access check. For
-    get-token-config of `me` it is None, and `answers_by_user` holds the
+    get-token-config of `me` it is None, and `answers_by_user` contains the
     response for each user ID, chosen by the caller.
     """
 
@@ -139,7 +139,7 @@ class Table:
             for segment in (user.id, user.username):
                 if segment == "me" or not segment.isascii() or "/" in segment:
                     continue
-                # The same lookup as general.answer_token_config, so the route answers for the same user.
+                # The same lookup as general.answer_token_config, so the route serves the same user's reply.
                 user_id = parse_go_uuid(segment)
                 if user_id is not None:
                     target = rendered.users_by_id.get(user_id)
@@ -151,7 +151,7 @@ class Table:
 
 
 class FastPath:
-    """WSGI middleware that answers plain General requests itself and passes the rest to `app`."""
+    """WSGI middleware that serves plain General requests itself and passes the rest to `app`."""
 
     def __init__(self, store: Store, app: WSGIApp, status_line: Callable[[int], str],
                  quiet: Callable[[], bool]) -> None:

@@ -2,7 +2,7 @@
 
 Each request is sent twice to apps built alike: once as served, where the
 fast path takes it, and once with `fast_path_applies` patched to return
-False, so that Flask's route answers it. Status line, header list, body
+False, so that Flask's route serves it. Status line, header list, body
 bytes and journal entry (its time aside) must be equal.
 """
 
@@ -255,11 +255,11 @@ def test_predicate_false_sends_to_flask(app: Flask, monkeypatch: pytest.MonkeyPa
     dispatches = Recorder(app)
     seen = []
 
-    def refuse(store: Store, environ: dict[str, Any]) -> bool:
+    def decline(store: Store, environ: dict[str, Any]) -> bool:
         seen.append(environ["PATH_INFO"])
         return False
 
-    monkeypatch.setattr(fastpath, "fast_path_applies", refuse)
+    monkeypatch.setattr(fastpath, "fast_path_applies", decline)
     send(app, "/api/v2/buildinfo", {}, "")
     assert seen == ["/api/v2/buildinfo"]
     assert dispatches.count == 1

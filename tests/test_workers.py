@@ -20,6 +20,8 @@ import pytest
 
 from coder_mock.app import create_app
 from coder_mock.catalog import Catalog
+from coder_mock.cli import build_parser, build_store
+from coder_mock.documents import FileProblem
 from coder_mock.store import Store
 from conftest import BUILTIN_SCENARIOS, OWNER_TOKEN
 
@@ -149,7 +151,7 @@ def test_sigterm_exits_zero(served: Served) -> None:
 
 
 def test_sigterm_during_start_exits_zero(tmp_path: Path) -> None:
-    # The signal arrives while the workers still load their Store.
+    # The signal arrives as soon as the first worker listens, while the second may still load its Store.
     server = Served(tmp_path, "--workers", "2", "--port", "0", "--quiet")
     try:
         server.wait_for_port()
@@ -217,3 +219,20 @@ def test_workers_build_own_store(served: Served) -> None:
     worker_pids = {line.split("worker ")[1].split()[0] for line in served.stderr().splitlines()
                    if "coder_mock.workers: worker " in line}
     assert len(worker_pids) == 2
+
+
+def test_build_store_uses_serve_arguments() -> None:
+    args = build_parser().parse_args(["serve", "--scenario", "outdated", "--seed", "7", "--profile", "reference",
+                                      "--journal-size", "5"])
+    store = build_store(args)
+    assert store.active.name == "outdated"
+    assert store.active.world.seed == 7
+    assert store.active.profile == "reference"
+    assert store.journal.size == 5
+
+
+def test_build_store_rejects_unknown_scenario() -> None:
+    args = build_parser().parse_args(["serve", "--scenario", "nope"])
+    with pytest.raises(FileProblem) as raised:
+        build_store(args)
+    assert raised.value.lines == [f"unknown scenario 'nope'; choose one of {', '.join(BUILTIN_SCENARIOS)}."]
