@@ -52,6 +52,9 @@ FIXED_ROUTES: dict[str, tuple[str, str]] = {
     API + "/updatecheck": ("update-check", PUBLIC),
 }
 
+# Distinct 401 bodies kept per live scenario; later ones are encoded per request.
+UNAUTHORIZED_CACHE_SIZE = 256
+
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -100,6 +103,7 @@ class Table:
         self.status_line = status_line
         self.common = [("X-Coder-Build-Version", rendered.version), ("X-Content-Type-Options", "nosniff")]
         self.forbidden = self.prepare(rendered.replies["forbidden"])
+        self.unauthorized_cache: dict[tuple[tuple[str, str], ...], Prepared] = {}
         self.routes: dict[str, Route] = {}
         for path, (operation, access) in FIXED_ROUTES.items():
             self.add_route(path, operation, access, self.prepare(rendered.replies[operation]))
@@ -114,6 +118,17 @@ class Table:
         headers += [("Content-Type", JSON), ("Content-Length", str(len(body)))]
         headers += self.common
         return Prepared(code, self.status_line(code), headers, body)
+
+    def unauthorized(self, error: dict[str, str]) -> Prepared:
+        """Return the 401 response for `error`, encoding each distinct body once up to UNAUTHORIZED_CACHE_SIZE."""
+        key = tuple(error.items())
+        prepared = self.unauthorized_cache.get(key)
+        if prepared is None:
+            prepared = self.prepare_bytes(401, gojson.encode(error))
+            # Details name token lengths and expiry times, so a client can make many distinct ones.
+            if len(self.unauthorized_cache) < UNAUTHORIZED_CACHE_SIZE:
+                self.unauthorized_cache[key] = prepared
+        return prepared
 
     def add_route(self, path: str, operation: str, access: str, answer: Prepared | None,
                   answers_by_user: dict[str, Prepared] | None = None) -> None:
@@ -148,6 +163,22 @@ class Table:
                 path = TOKEN_CONFIG_PATH.format(user=segment)
                 if target is not None and path not in self.routes:
                     self.add_route(path, TOKEN_CONFIG, MEMBER, by_user[target.id])
+
+
+@dataclass(frozen=True)
+class HeaderSources:
+    """The parts of a request that auth.session_token reads, for a request without cookies or a query string."""
+
+    headers: EnvironHeaders
+    cookies: dict[str, str] = field(default_factory=dict)
+    args: dict[str, str] = field(default_factory=dict)
+
+
+def token_sources(environ: dict[str, Any]) -> Request | HeaderSources:
+    """Return what auth.authenticate reads the token from: a werkzeug Request only when cookies or a query need parsing."""
+    if environ.get("HTTP_COOKIE") or environ.get("QUERY_STRING"):
+        return Request(environ)
+    return HeaderSources(EnvironHeaders(environ))
 
 
 class FastPath:
@@ -194,9 +225,9 @@ class FastPath:
 
         user = None
         if route.access != PUBLIC:
-            caller = authenticate(Request(environ), rendered)
+            caller = authenticate(token_sources(environ), rendered)
             if caller.error is not None:
-                return table.prepare_bytes(401, gojson.encode(caller.error))
+                return table.unauthorized(caller.error)
             user = caller.user
             if route.access == OWNER and not user.is_owner:
                 return table.forbidden
