@@ -23,7 +23,7 @@ import signal
 import socket
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 from coder_mock.server import PortInUse
 
@@ -86,7 +86,43 @@ def load_worker_app() -> Any:
     finally:
         catalog_log.setLevel(level)
     log.info("worker %d serving scenario %s", os.getpid(), store.active.name)
-    return create_app(store, quiet=args.quiet)
+    return with_body_reader(create_app(store, quiet=args.quiet))
+
+
+class BodyReader:
+    """Granian's wsgi.input, made to accept the sizes -1 and None that Python streams use for "read to the end".
+
+    Granian 2.8's body object raises OverflowError for a negative size, and
+    werkzeug's get_data and the journal's BodyCopy pass -1.
+    """
+
+    def __init__(self, body: Any) -> None:
+        self.body = body
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self.body.read() if size is None or size < 0 else self.body.read(size)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return self.body.readline() if size is None or size < 0 else self.body.readline(size)
+
+    def readlines(self, hint: int | None = -1) -> list[bytes]:
+        return self.body.readlines() if hint is None or hint < 0 else self.body.readlines(hint)
+
+    def __iter__(self) -> Iterator[bytes]:
+        line = self.readline()
+        while line:
+            yield line
+            line = self.readline()
+
+
+def with_body_reader(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    """Wrap the WSGI `app` so that it reads the request body through BodyReader."""
+
+    def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        environ["wsgi.input"] = BodyReader(environ["wsgi.input"])
+        return app(environ, start_response)
+
+    return serve
 
 
 def reserve_port(listener: socket.socket) -> socket.socket:

@@ -7,6 +7,7 @@ and reads the port from its first line of output.
 from __future__ import annotations
 
 import http.client
+import json
 import re
 import signal
 import socket
@@ -236,3 +237,38 @@ def test_build_store_rejects_unknown_scenario() -> None:
     with pytest.raises(FileProblem) as raised:
         build_store(args)
     assert raised.value.lines == [f"unknown scenario 'nope'; choose one of {', '.join(BUILTIN_SCENARIOS)}."]
+
+
+def test_one_worker_switches_scenario(tmp_path: Path, catalog: Catalog) -> None:
+    # With one worker, every request reaches the same state, so a switch is seen by the next request.
+    server = Served(tmp_path, "--workers", "1", "--port", "0", "--quiet")
+    try:
+        port = server.wait_for_port()
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=START_SECONDS)
+        connection.request("PUT", "/__admin/scenario", body=b'{"name": "outdated"}')
+        switched = connection.getresponse()
+        assert switched.status == 200
+        assert json.loads(switched.read())["name"] == "outdated"
+        connection.close()
+
+        status, body = body_of(port, "/api/v2/buildinfo")
+        assert status == 200
+        assert body == Store(catalog, "outdated").active.replies["build-info"].body
+    finally:
+        server.kill()
+
+
+def test_workers_read_request_bodies(served: Served) -> None:
+    port = served.wait_for_port()
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=START_SECONDS)
+    connection.request("POST", "/api/v2/csp/reports", body=b'{"csp-report": {"document-uri": "https://x/"}}',
+                       headers={"Content-Type": "application/csp-report"})
+    accepted = connection.getresponse()
+    assert accepted.status == 200
+    assert accepted.read() == b'"ok"\n'
+    connection.request("POST", "/api/v2/csp/reports", body=b'{"csp-report": ',
+                       headers={"Content-Type": "application/csp-report"})
+    rejected = connection.getresponse()
+    assert rejected.status == 400
+    assert json.loads(rejected.read()) == {"message": "Failed to read body, invalid json.", "detail": "unexpected EOF"}
+    connection.close()
