@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import base64
+import ctypes
 import logging
 import os
 import pickle
 import signal
 import socket
+import sys
 import threading
 import time
 from typing import Any, Callable, Iterable, Iterator
@@ -30,6 +32,8 @@ from coder_mock.server import PortInUse
 log = logging.getLogger("coder_mock.workers")
 
 MAX_WORKERS = 64
+# prctl option from <linux/prctl.h>: the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
 # The parsed `serve` arguments travel to the workers in this environment variable, as a base64
 # pickle, because granian starts workers with the "spawn" method where "fork" is not available.
 ARGUMENTS_VARIABLE = "CODER_MOCK_WORKER_ARGUMENTS"
@@ -76,6 +80,7 @@ def load_worker_app() -> Any:
     # and a SIGTERM that arrives while the worker loads its Store is lost, so shutdown waits forever.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    stop_with_parent()
     args = decode_arguments(os.environ[ARGUMENTS_VARIABLE])
     # The main process has logged each scenario it loaded, so a worker logs only warnings and errors of its own load.
     catalog_log = logging.getLogger("coder_mock.catalog")
@@ -87,6 +92,25 @@ def load_worker_app() -> Any:
         catalog_log.setLevel(level)
     log.info("worker %d serving scenario %s", os.getpid(), store.active.name)
     return with_body_reader(create_app(store, quiet=args.quiet))
+
+
+def stop_with_parent() -> None:
+    """Ask Linux to send this worker SIGTERM when the main process dies.
+
+    Granian's workers keep serving when the main process is killed with
+    SIGKILL, so without this they would hold the port with no one to stop them.
+    NOTE: only Linux has PR_SET_PDEATHSIG, so elsewhere such workers stay.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
+        log.warning("worker %d will outlive a killed main process: prctl failed with errno %d",
+                    os.getpid(), ctypes.get_errno())
+        return
+    # The main process may have died before the call, so the signal would never come.
+    if os.getppid() == 1:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class BodyReader:

@@ -68,7 +68,13 @@ class Served:
         return self.process.wait(STOP_SECONDS)
 
     def kill(self) -> None:
-        if self.process.poll() is None:
+        """Stop the server with SIGTERM, and with SIGKILL if it has not exited in time."""
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(STOP_SECONDS)
+        except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
 
@@ -272,3 +278,32 @@ def test_workers_read_request_bodies(served: Served) -> None:
     assert rejected.status == 400
     assert json.loads(rejected.read()) == {"message": "Failed to read body, invalid json.", "detail": "unexpected EOF"}
     connection.close()
+
+
+def worker_pids(parent: int) -> list[int]:
+    """Return the PIDs of the processes whose parent is `parent`."""
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return [int(pid) for pid in children]
+
+
+def test_workers_stop_when_main_killed(served: Served) -> None:
+    port = served.wait_for_port()
+    assert get(port, "/api/v2/buildinfo").status == 200
+    workers = worker_pids(served.process.pid)
+    assert len(workers) == 2
+    served.process.kill()
+    served.process.wait()
+    deadline = time.monotonic() + STOP_SECONDS
+    while any(is_running(pid) for pid in workers):
+        assert time.monotonic() < deadline, f"workers {workers} still run after the main process was killed"
+        time.sleep(0.02)
+
+
+def is_running(pid: int) -> bool:
+    """Return whether process `pid` exists and is not a zombie waiting to be reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    # The state letter follows the command name, which sits in parentheses.
+    return stat[stat.rindex(")") + 2] != "Z"
