@@ -219,13 +219,16 @@ def test_invalid_worker_count_rejected(value: str) -> None:
 
 
 def test_workers_build_own_store(served: Served) -> None:
-    # Each worker has its own journal, so the two counts add up to the requests sent.
-    port = served.wait_for_port()
-    for _ in range(20):
-        assert get(port, "/api/v2/buildinfo").status == 200
-    worker_pids = {line.split("worker ")[1].split()[0] for line in served.stderr().splitlines()
-                   if "coder_mock.workers: worker " in line}
-    assert len(worker_pids) == 2
+    # Each worker logs this line after it has built its own Store with cli.build_store.
+    served.wait_for_port()
+    deadline = time.monotonic() + START_SECONDS
+    while True:
+        logged = {int(found) for found in re.findall(r"coder_mock\.workers: worker (\d+) serving scenario default",
+                                                      served.stderr())}
+        if len(logged) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert logged == set(worker_pids(served.process.pid))
 
 
 def test_build_store_uses_serve_arguments() -> None:
