@@ -1,22 +1,31 @@
 """Measure coder-mock's HTTP throughput, latency, CPU, memory and start-up time against baselines.
 
-Usage: /work/venv/bin/python bench/run.py [--rounds N] [--duration S] [--anchors NPM_PREFIX]
+Usage: python bench/run.py [--rounds N] [--duration S] [--workers N] [--anchors NPM_PREFIX]
+                           [--compare-servers] [--journal-requests N]
 
-Servers, started one at a time and in a rotated order each round:
-  coder-mock   python -m coder_mock serve --port 0 --quiet
-  flask        a bare Flask app returning coder-mock's buildinfo response
-  wsgi         a bare WSGI callable returning the same response
-  wiremock     WireMock standalone (Java) with one stub of that response (only with --anchors)
-  prism        Prism mock (Node.js) of a one-path OpenAPI document (only with --anchors)
+Servers, started one at a time and in a rotated order each round, in two modes:
+  single process  coder-mock as `coder-mock serve`, and the baselines, all under
+                  coder_mock.server (werkzeug's threaded server with coder-mock's request handler)
+  workers         coder-mock as `coder-mock serve --workers N`, and the baselines, all under
+                  granian's WSGI server with N worker processes
+In each mode:
+  coder-mock              python -m coder_mock serve --port 0 --quiet
+  coder-mock journal off  the same with --journal-size 0
+  flask                   a bare Flask app returning coder-mock's buildinfo response
+  wsgi                    a bare WSGI callable returning the same response
+Anchors (only with --anchors): WireMock standalone (Java) with one stub of that response, and
+Prism's static mock (Node.js) of a one-path OpenAPI document.
+With --compare-servers, coder-mock's app and the bare WSGI callable also run under gunicorn's
+gthread and gevent workers and under granian, N workers each (gunicorn and gevent must be installed).
 
-coder-mock, flask and wsgi run under coder_mock.server (werkzeug's threaded
-server with coder-mock's request handler). Load comes from
-`wrk -t1 -c16 -d<S>s --latency` on 127.0.0.1, after a 1 s warm-up run that is
-discarded. The machine runs wrk and the server at the same time, so both
-compete for its cores.
+Load comes from `wrk -t1 -c16 -d<S>s --latency` on 127.0.0.1, after a 1 s warm-up run that
+is discarded. The machine runs wrk and the server at the same time, so both compete for its
+cores. CPU and memory are summed or maximized over the server's whole process tree.
 
-Results go to stdout as a Markdown table of medians over rounds, and as raw
-JSON to --output.
+With --journal-requests N (default 300000, 0 skips it), a last phase sends N requests to a
+single-process coder-mock with the default journal and reports its RSS before and after.
+
+Results go to stdout as Markdown tables of medians over rounds, and as raw JSON to --output.
 """
 
 from __future__ import annotations
@@ -57,6 +66,10 @@ STOP_TIMEOUT_SECONDS = 10.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # Headers copied from coder-mock's buildinfo response into the baselines and anchors.
 COPIED_HEADERS = ("Content-Type", "X-Coder-Build-Version", "X-Content-Type-Options")
+# The journal memory phase: wrk runs of this many seconds until the request count is reached, with
+# RSS first read once this many requests have filled the default journal of 1000 entries many times.
+JOURNAL_CHUNK_SECONDS = 5
+JOURNAL_FILL_REQUESTS = 10_000
 
 
 @dataclass
@@ -71,11 +84,15 @@ class Case:
     expected_body: bytes | None
 
 
+SINGLE = "single process"
+
+
 @dataclass
 class ServerSpec:
     """How to start one server and which cases to run against it."""
 
     name: str
+    mode: str
     command: list[str]
     cases: list[Case]
     # Fixed port for servers that cannot report a port picked by the system, else None.
@@ -125,20 +142,49 @@ def free_port() -> int:
 # --- Process helpers ------------------------------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
-    """Return user plus system CPU seconds of process `pid`, all threads, without its children."""
+def stat_fields(pid: int) -> list[str]:
+    """Return the fields of /proc/<pid>/stat after the command name, which may contain spaces."""
     stat = Path(f"/proc/{pid}/stat").read_text()
-    # Fields after the command name, which sits in parentheses and may contain spaces.
-    fields = stat[stat.rindex(")") + 2:].split()
-    utime, stime = int(fields[11]), int(fields[12])
-    return (utime + stime) / CLOCK_TICKS
+    return stat[stat.rindex(")") + 2:].split()
 
 
-def resident_kib(pid: int) -> int:
+def process_tree(pid: int) -> list[int]:
+    """Return `pid` and its living descendants, such as a server's worker processes."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int(stat_fields(int(entry.name))[1])
+        except (OSError, ValueError, IndexError):
+            continue  # the process exited while the list was read
+        children.setdefault(parent, []).append(int(entry.name))
+    tree, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        tree.append(current)
+        pending.extend(children.get(current, []))
+    return tree
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """Return user plus system CPU seconds of processes `pids`, all threads, summed."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = stat_fields(pid)
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / CLOCK_TICKS
+
+
+def status_kib(pid: int, field_name: str) -> int:
+    """Return a memory field of /proc/<pid>/status in KiB, such as VmRSS (resident) or VmHWM (peak resident)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field_name + ":"):
             return int(line.split()[1])
-    raise RuntimeError(f"VmRSS line not found in /proc/{pid}/status")
+    raise RuntimeError(f"{field_name} line not found in /proc/{pid}/status")
 
 
 class RunningServer:
@@ -252,13 +298,16 @@ def measure_case(server: RunningServer, case: Case, seconds: int) -> dict[str, f
                            f"{check.body[:200]!r}")
     run_wrk(url, case.headers, WARMUP_SECONDS)
 
-    pid = server.process.pid
-    cpu_before = cpu_seconds(pid)
+    pids = process_tree(server.process.pid)
+    cpu_before = cpu_seconds(pids)
     output = run_wrk(url, case.headers, seconds)
-    cpu_after = cpu_seconds(pid)
+    cpu_after = cpu_seconds(pids)
     result = parse_wrk(output)
     result["cpu_us_per_request"] = (cpu_after - cpu_before) / result["requests"] * 1e6
-    result["rss_mib"] = resident_kib(pid) / 1024
+    # Memory per process: the largest resident set and peak among the server's processes.
+    result["rss_mib"] = max(status_kib(pid, "VmRSS") for pid in pids) / 1024
+    result["peak_rss_mib"] = max(status_kib(pid, "VmHWM") for pid in pids) / 1024
+    result["processes"] = len(pids)
 
     # wrk counts only non-2xx/3xx responses, so a 401 case expects every response to be counted.
     expected_errors = result["requests"] if case.expected_status >= 400 else 0.0
@@ -274,7 +323,7 @@ def measure_case(server: RunningServer, case: Case, seconds: int) -> dict[str, f
 
 def capture_reference(python: str, log_dir: Path) -> Response:
     """Start coder-mock once and return its GET /api/v2/buildinfo response."""
-    spec = ServerSpec("reference", [python, "-m", "coder_mock", "serve", "--port", "0", "--quiet"], [])
+    spec = ServerSpec("reference", SINGLE, [python, "-m", "coder_mock", "serve", "--port", "0", "--quiet"], [])
     server = RunningServer(spec, log_dir)
     try:
         any_json = Case("probe", BUILDINFO, {}, 200, None)
@@ -308,7 +357,7 @@ def wiremock_spec(jar: str, work_dir: Path, headers: list[tuple[str, str]], body
     port = free_port()
     command = ["java", "-jar", jar, "--port", str(port), "--bind-address", "127.0.0.1",
                "--root-dir", str(root), "--disable-banner", "--disable-request-logging"]
-    return ServerSpec("wiremock", command, [case], port=port)
+    return ServerSpec("wiremock", "anchor", command, [case], port=port)
 
 
 def prism_spec(entry: str, work_dir: Path, body: bytes, case: Case) -> ServerSpec:
@@ -324,7 +373,7 @@ def prism_spec(entry: str, work_dir: Path, body: bytes, case: Case) -> ServerSpe
     path.write_text(json.dumps(document))
     port = free_port()
     command = ["node", entry, "mock", str(path), "-h", "127.0.0.1", "-p", str(port), "-v", "silent"]
-    return ServerSpec("prism", command, [case], port=port)
+    return ServerSpec("prism", "anchor", command, [case], port=port)
 
 
 def json_equal_case(case: Case) -> Case:
@@ -332,20 +381,38 @@ def json_equal_case(case: Case) -> Case:
     return Case(case.name, case.path, case.headers, case.expected_status, None)
 
 
-def build_specs(python: str, reference: Response, work_dir: Path, anchors: str | None) -> list[ServerSpec]:
+def build_specs(python: str, reference: Response, work_dir: Path, anchors: str | None, workers: int,
+                compare_servers: bool) -> list[ServerSpec]:
     response_file = work_dir / "buildinfo-response.json"
     headers = write_response_file(reference, response_file)
     buildinfo = Case("buildinfo", BUILDINFO, {}, 200, reference.body)
     config = Case("deployment/config (owner)", "/api/v2/deployment/config",
                   {"Coder-Session-Token": ADMIN_TOKEN}, 200, None)
     unauthorized = Case("deployment/ssh 401 (no token)", "/api/v2/deployment/ssh", {}, 401, None)
-    baseline = str(BENCH_DIR / "baseline_server.py")
-    specs = [
-        ServerSpec("coder-mock", [python, "-m", "coder_mock", "serve", "--port", "0", "--quiet"],
-                   [buildinfo, config, unauthorized]),
-        ServerSpec("flask", [python, baseline, "flask", str(response_file), BUILDINFO], [buildinfo]),
-        ServerSpec("wsgi", [python, baseline, "wsgi", str(response_file), BUILDINFO], [buildinfo]),
-    ]
+    baseline = [python, str(BENCH_DIR / "baseline_server.py")]
+    serve = [python, "-m", "coder_mock", "serve", "--port", "0", "--quiet"]
+    workers_mode = f"{workers} workers (granian)"
+    granian = ["--server", "granian", "--workers", str(workers)]
+    specs = []
+    for mode, serve_extra, baseline_extra in ((SINGLE, [], []),
+                                              (workers_mode, ["--workers", str(workers)], granian)):
+        specs += [
+            ServerSpec("coder-mock", mode, serve + serve_extra, [buildinfo, config, unauthorized]),
+            ServerSpec("coder-mock journal off", mode, serve + serve_extra + ["--journal-size", "0"], [buildinfo]),
+            ServerSpec("flask", mode, baseline + ["flask", str(response_file), BUILDINFO] + baseline_extra,
+                       [buildinfo]),
+            ServerSpec("wsgi", mode, baseline + ["wsgi", str(response_file), BUILDINFO] + baseline_extra,
+                       [buildinfo]),
+        ]
+    if compare_servers:
+        for server in ("gthread", "gevent", "granian"):
+            mode = f"{workers} workers ({server}), comparison"
+            extra = ["--server", server, "--workers", str(workers)]
+            specs += [
+                ServerSpec("coder-mock app", mode, baseline + ["coder-mock", str(response_file), BUILDINFO] + extra,
+                           [buildinfo]),
+                ServerSpec("wsgi", mode, baseline + ["wsgi", str(response_file), BUILDINFO] + extra, [buildinfo]),
+            ]
     if anchors:
         jars = glob.glob(os.path.join(anchors, "node_modules/wiremock/build/wiremock-standalone-*.jar"))
         prism_entry = os.path.join(anchors, "node_modules/@stoplight/prism-cli/dist/index.js")
@@ -385,36 +452,45 @@ def machine_description() -> dict[str, str]:
     }
 
 
-METRICS = ("requests_per_second", "p50_ms", "p99_ms", "cpu_us_per_request", "rss_mib", "startup_s")
+METRICS = ("requests_per_second", "p50_ms", "p99_ms", "cpu_us_per_request", "rss_mib", "peak_rss_mib", "startup_s")
 
 
-def medians(results: list[dict], server: str, case: str) -> dict[str, float]:
-    rows = [row for row in results if row["server"] == server and row["case"] == case]
+def medians(results: list[dict], server: str, mode: str, case: str) -> dict[str, float]:
+    rows = [row for row in results if row["server"] == server and row["mode"] == mode and row["case"] == case]
     return {metric: statistics.median(row[metric] for row in rows) for metric in METRICS}
 
 
+def has(results: list[dict], server: str, mode: str) -> bool:
+    return any(row["server"] == server and row["mode"] == mode for row in results)
+
+
 def markdown_table(results: list[dict]) -> str:
-    keys = list(dict.fromkeys((row["server"], row["case"]) for row in results))
-    lines = ["| server | case | requests/s | p50 ms | p99 ms | CPU µs/request | RSS MiB | start-up s |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
-    for server, case in keys:
-        m = medians(results, server, case)
-        lines.append(f"| {server} | {case} | {m['requests_per_second']:.0f} | {m['p50_ms']:.2f} | "
+    keys = list(dict.fromkeys((row["mode"], row["server"], row["case"]) for row in results))
+    lines = ["| mode | server | case | requests/s | p50 ms | p99 ms | CPU µs/request | RSS MiB | peak RSS MiB |"
+             " start-up s |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for mode, server, case in keys:
+        m = medians(results, server, mode, case)
+        lines.append(f"| {mode} | {server} | {case} | {m['requests_per_second']:.0f} | {m['p50_ms']:.2f} | "
                      f"{m['p99_ms']:.2f} | {m['cpu_us_per_request']:.0f} | {m['rss_mib']:.1f} | "
-                     f"{m['startup_s']:.2f} |")
+                     f"{m['peak_rss_mib']:.1f} | {m['startup_s']:.2f} |")
     return "\n".join(lines)
 
 
 def ratio_table(results: list[dict]) -> str:
-    mock = medians(results, "coder-mock", "buildinfo")
-    lines = ["| buildinfo, coder-mock ÷ | requests/s | p50 | p99 | CPU/request | RSS | start-up |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
-    for other in ("flask", "wsgi", "wiremock", "prism"):
-        if not any(row["server"] == other for row in results):
-            continue
-        base = medians(results, other, "buildinfo")
-        cells = " | ".join(f"{mock[metric] / base[metric]:.2f}" for metric in METRICS)
-        lines.append(f"| {other} | {cells} |")
+    """Compare coder-mock's buildinfo medians with each other server's, in the same mode and with the anchors."""
+    lines = ["| buildinfo: coder-mock (mode) ÷ other | requests/s | p50 | p99 | CPU/request | RSS | peak RSS |"
+             " start-up |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    modes = [mode for mode in dict.fromkeys(row["mode"] for row in results) if has(results, "coder-mock", mode)]
+    for mode in modes:
+        mock = medians(results, "coder-mock", mode, "buildinfo")
+        others = [(name, mode) for name in ("flask", "wsgi") if has(results, name, mode)]
+        others += [(name, "anchor") for name in ("wiremock", "prism") if has(results, name, "anchor")]
+        for other, other_mode in others:
+            base = medians(results, other, other_mode, "buildinfo")
+            cells = " | ".join(f"{mock[metric] / base[metric]:.2f}" for metric in METRICS)
+            lines.append(f"| coder-mock ({mode}) ÷ {other} | {cells} |")
     return "\n".join(lines)
 
 
@@ -433,47 +509,100 @@ def run_rounds(specs: list[ServerSpec], rounds: int, seconds: int, log_dir: Path
                 startup = server.wait_until_correct(spec.cases[0])
                 for case in spec.cases:
                     row = measure_case(server, case, seconds)
-                    row.update(round=round_index + 1, server=spec.name, case=case.name, startup_s=startup)
+                    row.update(round=round_index + 1, server=spec.name, mode=spec.mode, case=case.name,
+                               startup_s=startup)
                     results.append(row)
-                    progress(f"round {round_index + 1}: {spec.name} {case.name}: "
+                    progress(f"round {round_index + 1}: {spec.name} ({spec.mode}) {case.name}: "
                              f"{row['requests_per_second']:.0f} requests/s, p99 {row['p99_ms']:.2f} ms")
             finally:
                 server.stop()
     return results
 
 
+def measure_journal_memory(python: str, total_requests: int, log_dir: Path,
+                           progress: Callable[[str], None]) -> dict[str, float]:
+    """Send `total_requests` buildinfo requests to a single-process coder-mock with the default journal.
+
+    Return its RSS after the first JOURNAL_FILL_REQUESTS requests, when the
+    journal is full, and after all of them, with the journal's length then.
+    """
+    spec = ServerSpec("coder-mock", SINGLE, [python, "-m", "coder_mock", "serve", "--port", "0", "--quiet"], [])
+    server = RunningServer(spec, log_dir)
+    try:
+        server.wait_until_correct(Case("probe", BUILDINFO, {}, 200, None))
+        assert server.base_url is not None
+        url = server.base_url + BUILDINFO
+        sent = 0
+        rss_full = 0.0
+        while sent < total_requests:
+            result = parse_wrk(run_wrk(url, {}, JOURNAL_CHUNK_SECONDS))
+            sent += int(result["requests"])
+            if not rss_full and sent >= JOURNAL_FILL_REQUESTS:
+                rss_full = status_kib(server.process.pid, "VmRSS") / 1024
+            progress(f"journal memory: {sent} requests sent")
+        count = json.loads(fetch(server.base_url + "/__admin/requests/count", {}, 5.0).body)["count"]
+        return {
+            "requests": float(sent),
+            "rss_mib_journal_full": rss_full,
+            "rss_mib_after": status_kib(server.process.pid, "VmRSS") / 1024,
+            "peak_rss_mib": status_kib(server.process.pid, "VmHWM") / 1024,
+            "journal_entries": float(count),
+        }
+    finally:
+        server.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="Benchmark coder-mock against a bare Flask app and WSGI callable.")
     parser.add_argument("--rounds", type=int, default=3, help="rounds over all servers (default: 3)")
     parser.add_argument("--duration", type=int, default=5, help="seconds of each wrk run (default: 5)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="worker processes in the workers mode and the server comparison (default: 2)")
     parser.add_argument("--anchors", default=None,
                         help="npm prefix folder with wiremock and @stoplight/prism-cli installed;"
                              " without it, the WireMock and Prism anchors are not run")
+    parser.add_argument("--compare-servers", action="store_true",
+                        help="also run coder-mock's app and the WSGI callable under gunicorn gthread,"
+                             " gunicorn gevent and granian")
+    parser.add_argument("--journal-requests", type=int, default=300_000, metavar="N",
+                        help="requests sent in the journal memory phase; 0 skips it (default: 300000)")
     parser.add_argument("--output", default=str(BENCH_DIR / "results.json"),
                         help="file for the raw results as JSON (default: bench/results.json)")
     args = parser.parse_args()
-    if args.rounds < 1 or args.duration < 1:
-        parser.error("--rounds and --duration must be at least 1")
+    if args.rounds < 1 or args.duration < 1 or args.workers < 1:
+        parser.error("--rounds, --duration and --workers must be at least 1")
+    if args.journal_requests < 0:
+        parser.error("--journal-requests must be 0 or more")
     if shutil.which("wrk") is None:
         print("bench: wrk not found on PATH; install it (Debian: apt-get install wrk).", file=sys.stderr)
         return 1
 
     python = sys.executable
+    progress = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    journal_memory = None
     with tempfile.TemporaryDirectory(prefix="coder-mock-bench-") as temp:
         work_dir = Path(temp)
         reference = capture_reference(python, work_dir)
-        specs = build_specs(python, reference, work_dir, args.anchors)
+        specs = build_specs(python, reference, work_dir, args.anchors, args.workers, args.compare_servers)
         machine = machine_description()
-        results = run_rounds(specs, args.rounds, args.duration, work_dir,
-                             lambda line: print(line, file=sys.stderr, flush=True))
+        results = run_rounds(specs, args.rounds, args.duration, work_dir, progress)
+        if args.journal_requests:
+            journal_memory = measure_journal_memory(python, args.journal_requests, work_dir, progress)
 
-    Path(args.output).write_text(json.dumps({"machine": machine, "rounds": args.rounds,
-                                             "duration_s": args.duration, "results": results}, indent=1))
+    Path(args.output).write_text(json.dumps({"machine": machine, "rounds": args.rounds, "duration_s": args.duration,
+                                             "workers": args.workers, "results": results,
+                                             "journal_memory": journal_memory}, indent=1))
     print(f"machine: {json.dumps(machine)}")
     print(f"{args.rounds} rounds, wrk -t1 -c{CONNECTIONS} -d{args.duration}s --latency, medians over rounds\n")
     print(markdown_table(results))
     print()
     print(ratio_table(results))
+    if journal_memory:
+        print()
+        print(f"journal memory: {journal_memory['requests']:.0f} requests, RSS {journal_memory['rss_mib_journal_full']:.1f}"
+              f" MiB after {JOURNAL_FILL_REQUESTS} and {journal_memory['rss_mib_after']:.1f} MiB after all"
+              f" (peak {journal_memory['peak_rss_mib']:.1f} MiB), {journal_memory['journal_entries']:.0f}"
+              " journal entries kept")
     return 0
 
 

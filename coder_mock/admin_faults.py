@@ -39,9 +39,8 @@ class InvalidBody(Exception):
 
 
 def install(app: Flask) -> None:
-    """Serve /__admin/faults on `app`, and send connection faults when gunicorn runs it."""
+    """Serve /__admin/faults on `app`."""
     app.register_blueprint(blueprint)
-    app.wsgi_app = faults.GunicornFaults(app.wsgi_app)  # type: ignore[method-assign]
 
 
 def answer(status: int, body: Any) -> Response:

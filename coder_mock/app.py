@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from coder_mock import admin, admin_faults, admin_page, cors, gojson, journal, openapi_route
+from coder_mock import admin, admin_faults, admin_page, cors, fastpath, gojson, journal, openapi_route
 from coder_mock.api import general
 from coder_mock.rendering import Rendered
 from coder_mock.auth import first_header_value, session_token
@@ -213,6 +213,8 @@ def create_app(store: Store, quiet: bool = False, cors_origins: Iterable[str] = 
             record_request(store, response)
         return response
 
-    app.wsgi_app = CollapseSlashes(app.wsgi_app)  # type: ignore[method-assign]
+    # Plain General requests are answered below Flask's dispatch, with the same bytes (coder_mock/fastpath.py).
+    served = fastpath.FastPath(store, app.wsgi_app, status_line, lambda: app.config["CODER_MOCK_QUIET"])
+    app.wsgi_app = CollapseSlashes(served)  # type: ignore[method-assign]
     cors.install(app, cors_origins)
     return app

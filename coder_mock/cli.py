@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from coder_mock import cors, tools
+from coder_mock import cors, tools, workers
 from coder_mock.app import create_app
 from coder_mock.catalog import Catalog, load_catalog, open_catalog
 from coder_mock.differences import PROFILES
@@ -65,6 +65,13 @@ class StartFailure(Exception):
     """A serve option that cannot be used; the message names the value and the fix."""
 
 
+def worker_count(text: str) -> int:
+    """Parse the --workers value: how many worker processes serve requests, from 1 to 64."""
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= workers.MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"invalid worker count {text!r}; use a number from 1 to {workers.MAX_WORKERS}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coder-mock", description="A fake Coder server for tests and frontend work.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -95,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--watch", action=argparse.BooleanOptionalAction, default=None,
                        help="reload scenario and fixture files when they change"
                             " (default: on when standard output is a terminal)")
+    serve.add_argument("--workers", type=worker_count, default=None, metavar="N",
+                       help="serve with N worker processes under granian, each with its own scenario state and"
+                            " journal (default: one process on coder-mock's own Go-like HTTP server)")
     add_folder_options(serve)
 
     scenarios = commands.add_parser("scenarios", help="list the scenarios and any that failed to load")
@@ -204,6 +214,8 @@ def serve(args: argparse.Namespace) -> int:
     except ListenError as error:
         print(f"coder-mock: {error}", file=sys.stderr)
         return 1
+    if args.workers is not None:
+        return workers.serve_workers(args, listener)
 
     try:
         store = build_store(args)

@@ -12,9 +12,8 @@ status fault responds at once with coderd's JSON envelope. A connection fault
 needs the HTTP server: the app stores the fault in the WSGI environ under
 ENVIRON_KEY and responds as usual, and the server then sends that response
 broken. coder-mock's own server does this in
-`QuietRequestHandler.send_with_fault`. Under gunicorn, `GunicornFaults` does
-it on `environ["gunicorn.socket"]`. Other WSGI servers, and Flask's test
-client, send the response unbroken.
+`QuietRequestHandler.send_with_fault`. Other WSGI servers (granian under
+`serve --workers`) and Flask's test client send the response unbroken.
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
-from email.utils import formatdate
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from flask import Response, current_app, g, request
@@ -363,73 +361,3 @@ def send_broken(fault: Fault, write: Callable[[bytes], Any], head: bytes, body: 
             write(body[start : start + fault.rule.drip_bytes])
         return False
     raise ValueError(f"unknown connection fault {kind!r}")
-
-
-# --- gunicorn ------------------------------------------------------------------------------------
-
-
-def http_response(status: str, headers: list[tuple[str, str]], body: bytes, bodiless: bool = False) -> bytes:
-    """Return the status line and headers of an HTTP/1.1 response, with Date and Content-Length as Go sends them."""
-    lines = [f"HTTP/1.1 {status}", f"Date: {formatdate(usegmt=True)}"]
-    names = set()
-    for name, value in headers:
-        lines.append(f"{name}: {value}")
-        names.add(name.lower())
-    if "content-length" not in names and not bodiless:
-        lines.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-class GunicornFaults:
-    """WSGI middleware that sends connection faults on gunicorn's socket.
-
-    gunicorn's workers write the response themselves, so this sends the
-    broken response on `environ["gunicorn.socket"]` and then raises
-    ConnectionResetError. gunicorn's sync and gthread workers take that error
-    as a client that went away: they log it at debug level and close the
-    socket with a FIN. A `reset` fault closes the socket with an RST before
-    that, which gunicorn's close then skips. A `drip` fault closes the
-    connection after the last piece, because gunicorn cannot go on with it.
-    Without the gunicorn socket, or without a fault, it passes the response through.
-    """
-
-    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
-        self.app = app
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if "gunicorn.socket" not in environ:
-            return self.app(environ, start_response)
-        started: list[tuple[str, list[tuple[str, str]]]] = []
-
-        def hold_start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            # The app has chosen its fault before it starts its response.
-            if ENVIRON_KEY not in environ:
-                return start_response(status, headers, exc_info)
-            started[:] = [(status, list(headers))]
-            return lambda data: None
-
-        iterable = self.app(environ, hold_start_response)
-        if not started:
-            return iterable
-        try:
-            body = b"".join(iterable)
-        finally:
-            close = getattr(iterable, "close", None)
-            if close is not None:
-                close()
-        status, headers = started[0]
-        fault = environ[ENVIRON_KEY]
-        send_broken_on_gunicorn(fault, environ["gunicorn.socket"], status, headers, body,
-                                environ.get("REQUEST_METHOD") == "HEAD")
-        raise ConnectionResetError(f"coder-mock fault: {fault.describe()}")
-
-
-def send_broken_on_gunicorn(fault: Fault, sock: socket.socket, status: str, headers: list[tuple[str, str]],
-                            body: bytes, bodiless: bool = False) -> None:
-    """Send the response broken as `fault` says on gunicorn's socket; the caller then raises ConnectionResetError."""
-    code = int(status.split(" ", 1)[0])
-    bodiless = bodiless or 100 <= code < 200 or code in (204, 304)
-    head = http_response(status, headers, body, bodiless)
-    send_broken(fault, sock.sendall, head, b"" if bodiless else body)
-    if fault.connection == "reset":
-        reset_connection(sock)

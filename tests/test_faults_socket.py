@@ -1,31 +1,21 @@
 """Fault rules over a real socket: delays in parallel, statuses, resets, empty, truncated and dripped responses.
 
 coder-mock's own server runs on 127.0.0.1 port 0 in a thread, and a raw
-socket client checks the exact bytes. The gunicorn tests run gunicorn as a
-child process with one sync or gthread worker.
+socket client checks the exact bytes.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
-import selectors
 import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
 from flask import Flask
 
-from coder_mock.app import create_app
-from coder_mock.faults import ENVIRON_KEY, FaultBook, GunicornFaults, build_rule
 from coder_mock.server import bind
-from coder_mock.store import Store
 
 SOCKET_TIMEOUT_SECONDS = 10.0
 POLL_DEADLINE_SECONDS = 10.0
@@ -280,168 +270,3 @@ def test_delay_then_reset(port: int) -> None:
             read_to_close(sock)
 
     assert [entry["fault"] for entry in journal(port)] == ["delay 10ms, reset"]
-
-
-# --- gunicorn: the middleware on a real TCP socket ------------------------------------------------
-
-
-@pytest.fixture
-def tcp_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
-    """A connected TCP client and server socket on 127.0.0.1."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    client = socket.create_connection(listener.getsockname(), timeout=SOCKET_TIMEOUT_SECONDS)
-    server, _ = listener.accept()
-    listener.close()
-    yield client, server
-    client.close()
-    server.close()
-
-
-def faulty_app(rule: dict[str, Any], body: bytes) -> Callable[..., Any]:
-    """Return a WSGI app that chooses the fault of `rule` and responds 200 with `body`."""
-    book = FaultBook([build_rule(rule)])
-
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        environ[ENVIRON_KEY] = book.take("build-info")
-        start_response("200 OK", [("Content-Type", "application/json; charset=utf-8")])
-        return [body]
-
-    return app
-
-
-def test_gunicorn_middleware_reset(tcp_pair: tuple[socket.socket, socket.socket]) -> None:
-    client, server = tcp_pair
-    app = GunicornFaults(faulty_app({"operation": "all", "connection": "reset"}, b"{}\n"))
-
-    with pytest.raises(ConnectionResetError):
-        app({"gunicorn.socket": server, "REQUEST_METHOD": "GET"}, lambda *args: None)
-
-    assert server.fileno() == -1
-    with pytest.raises(ConnectionResetError):
-        read_to_close(client)
-
-
-def test_gunicorn_middleware_truncate(tcp_pair: tuple[socket.socket, socket.socket]) -> None:
-    client, server = tcp_pair
-    body = b'{"message":"0123456789"}\n'
-    app = GunicornFaults(faulty_app({"operation": "all", "connection": "truncate", "truncate_at": 4}, body))
-
-    with pytest.raises(ConnectionResetError):
-        app({"gunicorn.socket": server, "REQUEST_METHOD": "GET"}, lambda *args: None)
-    server.close()
-
-    status_line, headers, received = split_response(read_to_close(client))
-    assert status_line == "HTTP/1.1 200 OK"
-    assert headers["content-length"] == str(len(body))
-    assert headers["content-type"] == "application/json; charset=utf-8"
-    assert "date" in headers
-    assert received == body[:4]
-
-
-def test_gunicorn_middleware_passes_through_without_fault(tcp_pair: tuple[socket.socket, socket.socket]) -> None:
-    _, server = tcp_pair
-    started: list[tuple[str, list[tuple[str, str]]]] = []
-
-    def plain(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        return [b"ok"]
-
-    result = GunicornFaults(plain)({"gunicorn.socket": server}, lambda status, headers, *_: started.append(
-        (status, headers)))
-
-    assert list(result) == [b"ok"]
-    assert started == [("200 OK", [("Content-Type", "text/plain")])]
-
-
-# --- gunicorn: a real server --------------------------------------------------------------------
-
-APP_MODULE = """\
-from coder_mock.app import create_app
-from coder_mock.catalog import load_catalog
-from coder_mock.store import Store
-
-app = create_app(Store(load_catalog(), "default"), quiet=True)
-"""
-LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
-
-
-@pytest.fixture(params=["sync", "gthread"])
-def gunicorn_port(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[int]:
-    """Run gunicorn with one worker of each class on 127.0.0.1 port 0 serving the default scenario; stop it at teardown."""
-    pytest.importorskip("gunicorn", reason="gunicorn is not installed; `pip install gunicorn` runs these tests")
-    (tmp_path / "faults_app.py").write_text(APP_MODULE)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
-    process = subprocess.Popen(
-        # gunicorn runs a sync worker with more than one thread as gthread, so only gthread gets two.
-        [sys.executable, "-m", "gunicorn", "--workers", "1", "--worker-class", request.param,
-         "--threads", "2" if request.param == "gthread" else "1",
-         "--bind", "127.0.0.1:0", "--log-level", "info", "faults_app:app"],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, cwd=tmp_path, text=True,
-    )
-    try:
-        assert process.stderr is not None
-        port = None
-        selector = selectors.DefaultSelector()
-        selector.register(process.stderr, selectors.EVENT_READ)
-        deadline = time.monotonic() + 60
-        output = []
-        while port is None:
-            assert time.monotonic() < deadline, "gunicorn did not start:\n" + "".join(output)
-            if not selector.select(timeout=1):
-                continue
-            line = process.stderr.readline()
-            assert line, "gunicorn exited:\n" + "".join(output)
-            output.append(line)
-            match = LISTENING.search(line)
-            if match:
-                port = int(match.group(1))
-        # The worker boots after the arbiter listens; a first request waits for it in the listen queue.
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        if process.stderr is not None:
-            process.stderr.close()
-
-
-def test_gunicorn_serves_connection_faults(gunicorn_port: int) -> None:
-    status_line, _, normal = exchange(gunicorn_port, "GET", BUILDINFO)
-    assert status_line == "HTTP/1.1 200 OK"
-
-    set_faults(gunicorn_port, [{"operation": "build-info", "connection": "reset", "count": 1},
-                               {"operation": "build-info", "connection": "empty", "count": 1},
-                               {"operation": "build-info", "connection": "truncate", "truncate_at": 7, "count": 1},
-                               {"operation": "build-info", "connection": "drip", "drip_bytes": 32,
-                                "drip_interval": "10ms", "count": 1},
-                               {"operation": "build-info", "status": 503, "count": 1}])
-
-    with connect(gunicorn_port) as sock:
-        sock.sendall(request_bytes("GET", BUILDINFO))
-        with pytest.raises(ConnectionResetError):
-            read_to_close(sock)
-
-    with connect(gunicorn_port) as sock:
-        sock.sendall(request_bytes("GET", BUILDINFO))
-        assert read_to_close(sock) == b""
-
-    with connect(gunicorn_port) as sock:
-        sock.sendall(request_bytes("GET", BUILDINFO))
-        status_line, headers, body = split_response(read_to_close(sock))
-    assert status_line == "HTTP/1.1 200 OK"
-    assert int(headers["content-length"]) == len(normal)
-    assert body == normal[:7]
-
-    with connect(gunicorn_port) as sock:
-        sock.sendall(request_bytes("GET", BUILDINFO))
-        head_done, body_done, reads, body, _ = read_dripped(sock)
-    assert body == normal
-    assert head_done < body_done
-    assert reads >= 2
-
-    status_line, _, body = exchange(gunicorn_port, "GET", BUILDINFO)
-    assert status_line == "HTTP/1.1 503 Service Unavailable"
-    assert body == b'{"message":"Service Unavailable."}\n'
-
-    assert exchange(gunicorn_port, "GET", BUILDINFO)[2] == normal
-    assert [entry["fault"] for entry in journal(gunicorn_port)] == [
-        "", "reset", "empty", "truncate", "drip", "status 503", ""]

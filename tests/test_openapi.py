@@ -17,7 +17,7 @@ from marshmallow import fields as mm_fields
 from openapi_spec_validator import validate
 from werkzeug.routing import Rule
 
-from coder_mock import openapi
+from coder_mock import fastpath, openapi
 from coder_mock.catalog import Catalog
 from coder_mock.differences import PROFILES
 from coder_mock.cli import main
@@ -296,9 +296,11 @@ def test_experiment_response_bodies(document: dict[str, Any]) -> None:
 
 
 @pytest.fixture
-def served_operation_ids(app: Flask) -> Iterator[list[str]]:
+def served_operation_ids(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Collect the operation ID each request handler records in `g.operation`."""
     recorded: list[str] = []
+    # Flask sends request_finished only for requests it dispatches, so the fast path is turned off.
+    monkeypatch.setattr(fastpath, "fast_path_applies", lambda store, environ: False)
 
     def record(sender: Flask, response: Any, **extra: Any) -> None:
         recorded.append(g.get("operation", "-"))
