@@ -70,7 +70,7 @@ def shared_url(config: pytest.Config) -> str | None:
     for option in ("--coder-mock-scenarios-dir", "--coder-mock-fixtures-dir"):
         if config.getoption(option.removeprefix("--").replace("-", "_")):
             raise pytest.UsageError(f"{option} applies to a server that the plugin starts, but {source} names a"
-                                    f" running one: start that server with {option.removeprefix('--coder-mock')}"
+                                    f" running one: start that server with --{option.removeprefix('--coder-mock-')}"
                                     " instead.")
     return f"{parsed.scheme}://{parsed.netloc}{parsed.path.rstrip('/')}"
 
