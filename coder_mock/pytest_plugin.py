@@ -158,10 +158,10 @@ def coder_mock_server(pytestconfig: pytest.Config) -> Iterator["CoderMock"]:
 
 @pytest.fixture
 def coder_mock(coder_mock_server: "CoderMock", request: pytest.FixtureRequest) -> "CoderMock":
-    """The session's coder-mock server, reset to the session's scenario with an empty journal.
+    """The test run's coder-mock server, reset to the run's scenario with its fault rules and an empty journal.
 
-    The reset also puts the scenario's fault rules back. A coder_mock marker
-    on the test, its class or its module switches the scenario first.
+    A coder_mock marker on the test, its class or its module switches the
+    scenario first.
     """
     from coder_mock.testing import CoderMockError
 

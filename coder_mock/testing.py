@@ -110,7 +110,7 @@ class Scenario:
 
 @dataclass(frozen=True)
 class Token:
-    """One session token of a scenario user; `expired` is None where the server does not say."""
+    """One session token of a scenario user; `expired` is None when the server does not report it."""
 
     username: str
     roles: tuple[str, ...]
@@ -406,7 +406,7 @@ class Faults:
         if not added.matches(states):
             self.added.remove(added)
             return False
-        kept: list[dict[str, Any]] = []
+        rules_left: list[dict[str, Any]] = []
         # Old position to new position, for the rules that stay.
         moved: dict[int, int] = {}
         for index, state in enumerate(states):
@@ -416,9 +416,9 @@ class Faults:
                 continue
             if remaining is not None:
                 rule["count"] = remaining
-            moved[index] = len(kept)
-            kept.append(rule)
-        self.set(kept)
+            moved[index] = len(rules_left)
+            rules_left.append(rule)
+        self.set(rules_left)
 
         for other in list(self.added):
             if not other.matches(states):
@@ -426,10 +426,10 @@ class Faults:
             other.applied_before += states[other.position]["applied"]
             if other.position in moved:
                 other.position = moved[other.position]
-                other.definition = kept[other.position]
+                other.definition = rules_left[other.position]
             else:
                 # This rule, or a spent one, which can no longer apply.
-                other.gone = True
+                other.removed = True
                 self.added.remove(other)
         return True
 
@@ -443,17 +443,17 @@ class AddedFault:
         self.definition = definition
         # Requests the rule applied to before a rewrite of the list started its counter again.
         self.applied_before = 0
-        # Set once the rule was removed, or dropped as spent, through Faults.remove.
-        self.gone = False
+        # Set once Faults.remove removed the rule, or dropped it because it had no calls left.
+        self.removed = False
 
     def matches(self, states: list[dict[str, Any]]) -> bool:
         """Return whether `states`, a listing of the rules, still has this rule at its position."""
-        return (not self.gone and self.position < len(states)
+        return (not self.removed and self.position < len(states)
                 and definition_of(states[self.position]) == self.definition)
 
     def state(self) -> dict[str, Any] | None:
         """Return the rule as the server lists it now, or None once it was removed or replaced."""
-        if self.gone:
+        if self.removed:
             return None
         states = self.faults.list()
         return states[self.position] if self.matches(states) else None
@@ -461,7 +461,7 @@ class AddedFault:
     @property
     def applied(self) -> int:
         """The number of requests the rule applied to, read from the server while the rule is set."""
-        if self.gone:
+        if self.removed:
             return self.applied_before
         state = self.state()
         if state is None:
@@ -899,8 +899,10 @@ class CoderMock:
             return self.session_tokens()
         if self._store is not None:
             return tokens_of(self._store.active)
-        # An attached server: the users come from the same scenario files, loaded here.
-        # TODO: read the users from the admin API once it lists them, so custom folders need not be repeated.
+        # An attached server without a session: the admin API lists users only for sessions, so the users
+        # come from the same scenario files, loaded here.
+        # TODO: read the users from the admin API once it lists the global scenario's, so custom folders
+        # need not be repeated.
         live = self.scenario
         catalog = load_catalog_for(self.scenarios_dir, self.fixtures_dir)
         if live.name not in catalog.entries:

@@ -762,7 +762,7 @@ def test_session_journal_isolated(session: CoderMock, mock: CoderMock) -> None:
     assert {entry["session"] for entry in session.journal()} == {session.session}
     session.assert_called("GET", "/api/v2/buildinfo", times=1)
     session.assert_called("GET", "/api/v2/", times=0)
-    # The global view sees every request, the session's included.
+    # The global journal lists every request, the session's included.
     assert mock.journal.count() == 3
 
     assert session.journal.clear() == 2
