@@ -463,7 +463,7 @@ def test_two_processes_share_server_isolated(pytester: pytest.Pytester, serve) -
 
 
 def test_session_reset_restores_faults(pytester: pytest.Pytester, shared_server: CoderMock) -> None:
-    pytester.makepyfile(test_faults="""
+    pytester.makepyfile(test_inner_fault_reset="""
         def test_changes_rules(coder_mock):
             assert len(coder_mock.faults.list()) == 5
             coder_mock.faults.set([{"operation": "all", "status": 500}])
