@@ -4,11 +4,16 @@ pytest loads this module through the `pytest11` entry point in every run of
 an environment where coder-mock is installed, so it imports nothing heavy.
 The server starts on the first test that uses the fixture, once per session
 (once per worker process under pytest-xdist), and stops when the session ends.
+With --coder-mock-url (or CODER_MOCK_URL), the plugin starts no server: it
+creates one session per process on the server at that URL and ends it when
+the pytest session ends.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import urllib.parse
 from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
@@ -18,6 +23,9 @@ if TYPE_CHECKING:
 
 MARKER = "coder_mock"
 MARKER_OPTIONS = ("scenario", "seed", "profile")
+URL_VARIABLE = "CODER_MOCK_URL"
+# The base URL of the shared server from --coder-mock-url or CODER_MOCK_URL, or None to start a server.
+SHARED_URL = pytest.StashKey[str | None]()
 
 
 def seed_option(text: str) -> int:
@@ -41,9 +49,34 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="folder of your own scenarios, added to the built-ins (repeatable)")
     group.addoption("--coder-mock-fixtures-dir", action="append", default=[], metavar="DIR",
                     help="folder of your own fixtures, searched before the built-ins (repeatable)")
+    group.addoption("--coder-mock-url", default=None, metavar="URL",
+                    help="use the coder-mock server running at URL, with one session per pytest process,"
+                         f" instead of starting one (default: the {URL_VARIABLE} environment variable)")
+
+
+def shared_url(config: pytest.Config) -> str | None:
+    """Return the shared server's base URL from the option or the environment, or None; raise UsageError."""
+    given = config.getoption("coder_mock_url")
+    source = "--coder-mock-url"
+    if given is None:
+        given = os.environ.get(URL_VARIABLE) or None
+        source = URL_VARIABLE
+    if given is None:
+        return None
+    parsed = urllib.parse.urlsplit(given)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise pytest.UsageError(f"invalid {source} {given!r}: give the base URL of a running coder-mock server,"
+                                " such as http://127.0.0.1:3000.")
+    for option in ("--coder-mock-scenarios-dir", "--coder-mock-fixtures-dir"):
+        if config.getoption(option.removeprefix("--").replace("-", "_")):
+            raise pytest.UsageError(f"{option} applies to a server that the plugin starts, but {source} names a"
+                                    f" running one: start that server with --{option.removeprefix('--coder-mock-')}"
+                                    " instead.")
+    return f"{parsed.scheme}://{parsed.netloc}{parsed.path.rstrip('/')}"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.stash[SHARED_URL] = shared_url(config)
     config.addinivalue_line(
         "markers",
         "coder_mock(scenario=None, seed=None, profile=None): switch the coder_mock fixture's server to this"
@@ -76,18 +109,34 @@ def marker_choice(node: pytest.Item) -> dict[str, Any] | None:
     return choice
 
 
+def pytest_report_header(config: pytest.Config) -> str | None:
+    url = config.stash.get(SHARED_URL, None)
+    if url is None:
+        return None
+    return f"coder-mock: shared server {url}, one session per pytest process"
+
+
 @pytest.fixture(scope="session")
 def coder_mock_server(pytestconfig: pytest.Config) -> Iterator["CoderMock"]:
-    """The session's coder-mock server, started on first use; tests should use `coder_mock`, which resets it."""
+    """The session's coder-mock server, started on first use; tests should use `coder_mock`, which resets it.
+
+    With a shared server's URL, it is a session on that server instead, ended when the pytest session ends.
+    """
     from coder_mock.testing import CoderMock, CoderMockError
 
-    mock = CoderMock(
-        scenario=pytestconfig.getoption("coder_mock_scenario"),
-        seed=pytestconfig.getoption("coder_mock_seed"),
-        profile=pytestconfig.getoption("coder_mock_profile"),
-        scenarios_dir=pytestconfig.getoption("coder_mock_scenarios_dir"),
-        fixtures_dir=pytestconfig.getoption("coder_mock_fixtures_dir"),
-    )
+    url = pytestconfig.stash[SHARED_URL]
+    choice = {
+        "scenario": pytestconfig.getoption("coder_mock_scenario"),
+        "seed": pytestconfig.getoption("coder_mock_seed"),
+        "profile": pytestconfig.getoption("coder_mock_profile"),
+    }
+    if url is None:
+        mock = CoderMock(**choice, scenarios_dir=pytestconfig.getoption("coder_mock_scenarios_dir"),
+                         fixtures_dir=pytestconfig.getoption("coder_mock_fixtures_dir"))
+        failure = "coder-mock did not start"
+    else:
+        mock = CoderMock(**choice, url=url, session=True)
+        failure = f"coder-mock session on {url} did not start"
     try:
         mock.start()
     except CoderMockError as error:
@@ -96,16 +145,20 @@ def coder_mock_server(pytestconfig: pytest.Config) -> Iterator["CoderMock"]:
         problem = None
     # pytest.fail is called outside the except block, so the report shows no chained exception.
     if problem is not None:
-        pytest.fail(f"coder-mock did not start: {problem}", pytrace=False)
+        pytest.fail(f"{failure}: {problem}", pytrace=False)
+    yield mock
+    session = mock.session
     try:
-        yield mock
-    finally:
         mock.stop()
+    except CoderMockError as error:
+        problem = str(error)
+    if problem is not None:
+        pytest.fail(f"coder-mock session {session} on {url} could not be ended: {problem}", pytrace=False)
 
 
 @pytest.fixture
 def coder_mock(coder_mock_server: "CoderMock", request: pytest.FixtureRequest) -> "CoderMock":
-    """The session's coder-mock server, reset to the session's scenario with an empty journal.
+    """The test run's coder-mock server, reset to the run's scenario with its fault rules and an empty journal.
 
     A coder_mock marker on the test, its class or its module switches the
     scenario first.

@@ -1,14 +1,21 @@
 """Run coder-mock inside a test process and drive it through its admin API.
 
 `CoderMock` starts the server in a background thread on a free port of
-127.0.0.1, or attaches to a server that is already running. Every change and
-query after the start goes through the admin HTTP API under /__admin/, so an
-attached server and an owned one behave the same. `CoderMock.admin` is the
-only method that sends admin requests.
+127.0.0.1, or attaches to a server that is already running. With
+`session=True` it works in a session of its own on that server, so other
+clients of a shared server neither see nor change its scenario, fault rules
+and journal. Every change and query after the start goes through the admin
+HTTP API under /__admin/, so an attached server and an owned one behave the
+same. `CoderMock.admin` is the only method that sends admin requests, and it
+adds the session's header to each.
 
     with CoderMock(scenario="outdated") as mock:
         response = urllib.request.urlopen(mock.url + "/api/v2/updatecheck")
         mock.assert_called("GET", "/api/v2/updatecheck", times=1)
+
+    shared = CoderMock.attach("http://127.0.0.1:3000", session=True, scenario="dev-build")
+    request = urllib.request.Request(shared.url + "/api/v2/buildinfo", headers=shared.headers)
+    shared.stop()  # ends the session; the server keeps running
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import urllib.request
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from werkzeug.serving import BaseWSGIServer
 
@@ -38,6 +45,7 @@ from coder_mock.journal import DEFAULT_SIZE
 from coder_mock.rendering import Rendered
 from coder_mock.schemas.fields import INT64_MAX, INT64_MIN
 from coder_mock.server import ListenError, create_server, listen
+from coder_mock.state.sessions import SESSION_HEADER
 from coder_mock.store import Store
 
 ADMIN_PREFIX = "/__admin"
@@ -102,12 +110,12 @@ class Scenario:
 
 @dataclass(frozen=True)
 class Token:
-    """One session token of a scenario user."""
+    """One session token of a scenario user; `expired` is None when the server does not report it."""
 
     username: str
     roles: tuple[str, ...]
     token: str
-    expired: bool
+    expired: bool | None
 
 
 class Tokens:
@@ -117,10 +125,15 @@ class Tokens:
     role, `member` that of the first user without it, and `expired` the first
     expired token. `tokens["alice"]` and `tokens.alice` give the first
     unexpired token of the user named alice.
+
+    The tokens of a session (`session` set) are those the session issued,
+    one per user. The admin API lists them without their expiry, so they
+    count as unexpired and `expired` raises LookupError.
     """
 
-    def __init__(self, scenario: str, records: Iterable[Token]) -> None:
+    def __init__(self, scenario: str, records: Iterable[Token], session: str | None = None) -> None:
         self.scenario = scenario
+        self.session = session
         self.all: tuple[Token, ...] = tuple(records)
 
     def first(self, description: str, records: Iterable[Token]) -> str:
@@ -151,6 +164,10 @@ class Tokens:
 
     @property
     def expired(self) -> str:
+        if self.session is not None:
+            raise LookupError(f"the tokens of session {self.session} carry no expiry, so none is known to have"
+                              " expired; send an expired token of the scenario file together with the"
+                              " session's headers, which the session accepts as well.")
         return self.first("expired token", (record for record in self.all if record.expired))
 
     def __getitem__(self, username: str) -> str:
@@ -175,7 +192,8 @@ class Tokens:
         return list(dict.fromkeys(record.username for record in self.all))
 
     def __repr__(self) -> str:
-        return f"Tokens(scenario={self.scenario!r}, users={self.usernames()!r})"
+        session = "" if self.session is None else f", session={self.session!r}"
+        return f"Tokens(scenario={self.scenario!r}{session}, users={self.usernames()!r})"
 
 
 def tokens_of(rendered: Rendered) -> Tokens:
@@ -292,6 +310,173 @@ class Journal:
         return self.mock.admin("DELETE", "/requests")["cleared"]
 
 
+# Keys of a fault rule whose values are durations, and the state keys that GET /__admin/faults adds to a rule.
+DURATION_KEYS = ("delay", "drip_interval")
+STATE_KEYS = ("applied", "remaining")
+
+
+def go_duration(value: Any) -> Any:
+    """Write a timedelta as a duration the admin API accepts, such as "250000us"; pass other values through.
+
+    The server checks every value, so a number without a unit reaches it and
+    gets its message naming the fix.
+    """
+    if isinstance(value, dt.timedelta):
+        return f"{value // dt.timedelta(microseconds=1)}us"
+    return value
+
+
+def rule_body(rule: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a fault rule as the admin API takes it: timedeltas as durations and a (min, max) delay as a range."""
+    body = dict(rule)
+    for key in DURATION_KEYS:
+        if key not in body:
+            continue
+        value = body[key]
+        if isinstance(value, tuple) and len(value) == 2:
+            value = {"min": value[0], "max": value[1]}
+        if isinstance(value, Mapping):
+            value = {bound: go_duration(duration) for bound, duration in value.items()}
+        body[key] = go_duration(value)
+    return body
+
+
+def definition_of(state: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a rule as GET /__admin/faults lists it, without its counters."""
+    return {key: value for key, value in state.items() if key not in STATE_KEYS}
+
+
+class Faults:
+    """The fault rules through /__admin/faults: the session's rules for a CoderMock with a session, else the server's.
+
+    The server checks every rule. An invalid one raises AdminRequestFailed
+    with the server's message, which names the field and the fix, and
+    changes nothing.
+    """
+
+    def __init__(self, mock: "CoderMock") -> None:
+        self.mock = mock
+        # The rules that fault() added and has not removed yet, kept up to date when a removal rewrites the list.
+        self.added: list[AddedFault] = []
+
+    def list(self) -> list[dict[str, Any]]:
+        """Return the rules in order, each with `applied` and, for a rule with a count, `remaining`."""
+        return self.mock.admin("GET", "/faults")["faults"]
+
+    def add(self, operation: str, **rule: Any) -> dict[str, Any]:
+        """Add one rule after the others and return it as the server lists it.
+
+        `rule` takes the keys of a scenario's `faults:` entry: delay, status,
+        message, detail, connection, truncate_at, drip_bytes, drip_interval,
+        probability and count. A duration may be a string such as "250ms" or
+        a timedelta, and a delay may also be a (min, max) tuple.
+        """
+        return self.add_listed(operation, rule)[-1]
+
+    def add_listed(self, operation: str, rule: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Add one rule and return every rule as the server lists them after the addition."""
+        return self.mock.admin("POST", "/faults", body=rule_body({"operation": operation, **rule}))["faults"]
+
+    def set(self, rules: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Replace every rule with `rules`, restarting counts and draws, and return the new list."""
+        if isinstance(rules, (str, bytes, Mapping)):
+            raise CoderMockError(f"invalid rules {rules!r}: give a list of rules, such as"
+                                 ' [{"operation": "build-info", "status": 503}], or [] for none.')
+        body = {"faults": [rule_body(rule) if isinstance(rule, Mapping) else rule for rule in rules]}
+        return self.mock.admin("PUT", "/faults", body=body)["faults"]
+
+    def clear(self) -> int:
+        """Remove every rule and return how many there were."""
+        return self.mock.admin("DELETE", "/faults")["cleared"]
+
+    def remove(self, added: "AddedFault") -> bool:
+        """Remove a rule that fault() added, unless a switch, reset or change of the rules replaced it already.
+
+        Return whether it was removed. The admin API replaces the whole list
+        only, so this sends the other rules back. Each keeps the calls it has
+        left as its `count`, and a rule with none left is dropped, since it
+        can no longer apply. The other rules that fault() added are tracked
+        to their new positions.
+        """
+        # TODO: remove the one rule on the server once the admin API can, so that the other rules keep
+        # their `applied` counters and their draws instead of starting them again.
+        if added not in self.added:
+            return False
+        states = self.list()
+        if not added.matches(states):
+            self.added.remove(added)
+            return False
+        rules_left: list[dict[str, Any]] = []
+        # Old position to new position, for the rules that stay.
+        moved: dict[int, int] = {}
+        for index, state in enumerate(states):
+            rule = definition_of(state)
+            remaining = state.get("remaining")
+            if index == added.position or remaining == 0:
+                continue
+            if remaining is not None:
+                rule["count"] = remaining
+            moved[index] = len(rules_left)
+            rules_left.append(rule)
+        self.set(rules_left)
+
+        for other in list(self.added):
+            if not other.matches(states):
+                continue
+            other.applied_before += states[other.position]["applied"]
+            if other.position in moved:
+                other.position = moved[other.position]
+                other.definition = rules_left[other.position]
+            else:
+                # This rule, or a spent one, which can no longer apply.
+                other.removed = True
+                self.added.remove(other)
+        return True
+
+
+class AddedFault:
+    """A rule that `CoderMock.fault()` added: its definition as listed, its position, and its counter."""
+
+    def __init__(self, faults: Faults, position: int, definition: dict[str, Any]) -> None:
+        self.faults = faults
+        self.position = position
+        self.definition = definition
+        # Requests the rule applied to before a rewrite of the list started its counter again.
+        self.applied_before = 0
+        # Set once Faults.remove removed the rule, or dropped it because it had no calls left.
+        self.removed = False
+
+    def matches(self, states: list[dict[str, Any]]) -> bool:
+        """Return whether `states`, a listing of the rules, still has this rule at its position."""
+        return (not self.removed and self.position < len(states)
+                and definition_of(states[self.position]) == self.definition)
+
+    def state(self) -> dict[str, Any] | None:
+        """Return the rule as the server lists it now, or None once it was removed or replaced."""
+        if self.removed:
+            return None
+        states = self.faults.list()
+        return states[self.position] if self.matches(states) else None
+
+    @property
+    def applied(self) -> int:
+        """The number of requests the rule applied to, read from the server while the rule is set."""
+        if self.removed:
+            return self.applied_before
+        state = self.state()
+        if state is None:
+            raise CoderMockError(f"the fault rule {self.definition} is no longer set: a switch, a reset or a"
+                                 " change of the rules replaced it, so its counter is gone.")
+        return self.applied_before + state["applied"]
+
+    def remove(self) -> bool:
+        """Remove the rule unless it is gone already; return whether it was removed."""
+        return self.faults.remove(self)
+
+    def __repr__(self) -> str:
+        return f"AddedFault(position={self.position}, definition={self.definition!r})"
+
+
 def plural(count: int) -> str:
     return "once" if count == 1 else f"{count} times"
 
@@ -371,21 +556,57 @@ def track_connections(server: BaseWSGIServer) -> "weakref.WeakSet[socket.socket]
     return connections
 
 
+def base_url(url: str) -> str:
+    """Return `url` without a trailing slash, or raise CoderMockError for a value that is not an HTTP base URL."""
+    parsed = urllib.parse.urlsplit(url) if isinstance(url, str) else None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise CoderMockError(f"invalid url {url!r}: give the server's base URL, such as http://127.0.0.1:3000.")
+    return f"{parsed.scheme}://{parsed.netloc}{parsed.path.rstrip('/')}"
+
+
 class CoderMock:
     """A coder-mock server for one test process, driven through the admin API.
 
-    Use it as a context manager, or call start() and stop(). `url` is the base
-    URL (such as http://127.0.0.1:40123), `tokens` the live scenario's
-    session tokens and `journal` the request journal.
+    Use it as a context manager, or call start() and stop(). Without `url`,
+    start() serves on a free port of 127.0.0.1 in a background thread. With
+    `url`, start() attaches to the server running there, and stop() leaves it
+    running. With `session=True`, start() also creates a session serving
+    `scenario`, `seed` and `profile`, every admin request acts on that
+    session alone, and stop() ends it.
+
+    `url` is the base URL (such as http://127.0.0.1:40123), `headers` the
+    headers that put a request in the session, `tokens` the live scenario's
+    session tokens, `journal` the request journal and `faults` the fault rules.
     """
 
-    def __init__(self, scenario: str = "default", seed: int | None = None, profile: str | None = None, *,
+    def __init__(self, scenario: str | None = None, seed: int | None = None, profile: str | None = None, *,
                  scenarios_dir: PathList = (), fixtures_dir: PathList = (),
-                 journal_size: int = DEFAULT_SIZE, port: int = 0) -> None:
+                 journal_size: int = DEFAULT_SIZE, port: int = 0, url: str | None = None,
+                 session: bool = False) -> None:
+        chosen = scenario is not None or seed is not None or profile is not None
+        scenario = "default" if scenario is None else scenario
         check_choice(scenario, seed, profile)
         if isinstance(journal_size, bool) or not isinstance(journal_size, int) or journal_size < 1:
             raise CoderMockError(f"invalid journal_size {journal_size!r}: give a positive number of entries,"
                                  " because assert_called and the journal need recorded requests.")
+        if not isinstance(session, bool):
+            raise CoderMockError(f"invalid session {session!r}: give True for a session of its own, or False.")
+        if url is not None:
+            url = base_url(url)
+            if port != 0:
+                raise CoderMockError(f"port {port} applies to a server that CoderMock starts; leave it out with"
+                                     " url, whose server is running already.")
+            if journal_size != DEFAULT_SIZE:
+                raise CoderMockError(f"journal_size {journal_size} applies to a server that CoderMock starts;"
+                                     " leave it out with url, or start that server with --journal-size.")
+            if chosen and not session:
+                raise CoderMockError("scenario, seed and profile choose the scenario of a session on the server at"
+                                     " url: pass session=True, or call switch() to change that server's scenario"
+                                     " for every client.")
+            if session and (scenarios_dir or fixtures_dir):
+                raise CoderMockError("scenarios_dir and fixtures_dir are read only for the tokens of an attached"
+                                     " server without a session; a session lists its own tokens, so leave them"
+                                     " out, and start the server with --scenarios-dir and --fixtures-dir.")
         self.scenario_name = scenario
         self.seed = seed
         self.profile = profile
@@ -393,32 +614,35 @@ class CoderMock:
         self.fixtures_dir = tuple(fixtures_dir)
         self.journal_size = journal_size
         self.port = port
+        self.target_url = url
+        self.with_session = session
         self.journal = Journal(self)
+        self.faults = Faults(self)
         self.admin_headers: dict[str, str] = {}
         self._url: str | None = None
+        self._session: str | None = None
         self._store: Store | None = None
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._connections: weakref.WeakSet[socket.socket] = weakref.WeakSet()
-        self._attached = False
         # Proxies from the environment are ignored, because the server is always reached directly.
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
     @classmethod
-    def attach(cls, url: str, *, scenarios_dir: PathList = (), fixtures_dir: PathList = ()) -> "CoderMock":
-        """Return a CoderMock for a coder-mock server already running at `url`; stop() leaves it running.
+    def attach(cls, url: str, *, session: bool = False, scenario: str | None = None, seed: int | None = None,
+               profile: str | None = None, scenarios_dir: PathList = (),
+               fixtures_dir: PathList = ()) -> "CoderMock":
+        """Return a started CoderMock for a coder-mock server already running at `url`; stop() leaves it running.
 
-        The folders are those the server was started with. They are read only
-        for `tokens`, because the admin API does not list the users.
+        With `session=True`, it creates a session serving `scenario` (default:
+        default), `seed` and `profile`, and stop() ends that session. Without a
+        session, `scenarios_dir` and `fixtures_dir` are those the server was
+        started with, read only for `tokens`, because the admin API lists
+        users only for sessions.
         """
-        parsed = urllib.parse.urlsplit(url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise CoderMockError(f"invalid url {url!r}: give the server's base URL, such as http://127.0.0.1:3000.")
-        mock = cls(scenarios_dir=scenarios_dir, fixtures_dir=fixtures_dir)
-        mock._url = f"{parsed.scheme}://{parsed.netloc}{parsed.path.rstrip('/')}"
-        mock._attached = True
-        mock.admin("GET", "/health")
-        return mock
+        mock = cls(scenario, seed, profile, url=url, session=session, scenarios_dir=scenarios_dir,
+                   fixtures_dir=fixtures_dir)
+        return mock.start()
 
     # --- Lifecycle ----------------------------------------------------------------------------
 
@@ -433,10 +657,43 @@ class CoderMock:
             raise CoderMockError("coder-mock is not running: call start() or use the CoderMock in a with block.")
         return self._url
 
+    @property
+    def session(self) -> str | None:
+        """The id of this CoderMock's session, or None without a session or when stopped."""
+        return self._session
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The headers that put a request in this CoderMock's session: {"Coder-Mock-Session": id}, or {}.
+
+        Requests that carry one of the session's `tokens` belong to it without them.
+        """
+        return {} if self._session is None else {SESSION_HEADER: self._session}
+
     def start(self) -> "CoderMock":
-        """Load the scenarios and serve them on 127.0.0.1 in a daemon thread; return self."""
+        """Serve on 127.0.0.1 in a daemon thread, or attach to the server at `url`; create the session; return self.
+
+        A failure raises CoderMockError and leaves nothing running: no thread
+        and no session.
+        """
         if self._url is not None:
             raise CoderMockError(f"coder-mock is already running at {self._url}; call stop() before start().")
+        if self.target_url is None:
+            self.start_server()
+        else:
+            self._url = self.target_url
+        try:
+            if self.target_url is not None:
+                self.admin("GET", "/health")
+            if self.with_session:
+                self.open_session()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def start_server(self) -> None:
+        """Load the scenarios and serve them on 127.0.0.1 in a daemon thread."""
         catalog = load_catalog_for(self.scenarios_dir, self.fixtures_dir)
         if self.scenario_name in catalog.rejected:
             raise CoderMockError(f"scenario {self.scenario_name!r} cannot be served:"
@@ -460,14 +717,45 @@ class CoderMock:
         thread.start()
         self._store, self._server, self._thread = store, server, thread
         self._url = f"http://127.0.0.1:{server.server_port}"
-        return self
+
+    def open_session(self) -> None:
+        """Create this CoderMock's session on the server; from then on every admin request acts on it."""
+        body: dict[str, Any] = {"scenario": self.scenario_name}
+        if self.seed is not None:
+            body["seed"] = self.seed
+        if self.profile is not None:
+            body["profile"] = self.profile
+        created = self.admin("POST", "/sessions", body=body)
+        self._session = created["id"]
+
+    def end_session(self) -> None:
+        """End this CoderMock's session on the server; one that ended already, such as after sitting idle, is fine."""
+        session = self._session
+        if session is None:
+            return
+        try:
+            self.admin("DELETE", "/sessions/" + urllib.parse.quote(session, safe=""))
+        except AdminRequestFailed as error:
+            if error.status != 404:
+                raise
+        finally:
+            self._session = None
 
     def stop(self) -> None:
-        """Stop serving, wait for the serving thread, close the listening socket and end open connections.
+        """End the session, then stop serving: wait for the serving thread, close the socket, end open connections.
 
         A no-op when stopped. An attached server keeps running, and only this
-        object lets go of it.
+        object lets go of it. When the session cannot be ended because the
+        server is unreachable, this raises CoderMockError after letting go.
         """
+        try:
+            if self._url is not None:
+                self.end_session()
+        finally:
+            self._session = None
+            self.stop_server()
+
+    def stop_server(self) -> None:
         server, thread, connections = self._server, self._thread, self._connections
         self._url = None
         self._server = self._thread = self._store = None
@@ -496,7 +784,8 @@ class CoderMock:
 
     def __repr__(self) -> str:
         where = self._url or "not running"
-        return f"CoderMock({where}, scenario={self.scenario_name!r})"
+        session = "" if self._session is None else f", session={self._session!r}"
+        return f"CoderMock({where}, scenario={self.scenario_name!r}{session})"
 
     # --- Admin API ----------------------------------------------------------------------------
 
@@ -504,14 +793,16 @@ class CoderMock:
         """Send one request to the admin API and return its decoded JSON body.
 
         `path` is relative to /__admin. Every admin request goes through here,
-        with `admin_headers` added. Raise AdminRequestFailed for an error
-        status and CoderMockError when the server cannot be reached.
+        with `admin_headers` and the session's `headers` added, so it acts on
+        the session when there is one. A response without a body, such as a
+        204, returns None. Raise AdminRequestFailed for an error status and
+        CoderMockError when the server cannot be reached.
         """
         target = ADMIN_PREFIX + path
         url = self.url + target
         if query:
             url += "?" + urllib.parse.urlencode(query)
-        headers = {"Accept": "application/json", **self.admin_headers}
+        headers = {"Accept": "application/json", **self.admin_headers, **self.headers}
         data = None
         if body is not None:
             data = json.dumps(body).encode("utf-8")
@@ -532,7 +823,7 @@ class CoderMock:
             reason = getattr(error, "reason", error)
             raise CoderMockError(f"cannot reach coder-mock at {self.url}: {reason};"
                                  " check that the server is running at that URL.") from None
-        return json.loads(payload)
+        return json.loads(payload) if payload else None
 
     @property
     def scenario(self) -> Scenario:
@@ -568,25 +859,66 @@ class CoderMock:
             restore_profile = previous.profile if profile is not None else None
             self.switch(previous.name, previous.seed, restore_profile)
 
+    @contextlib.contextmanager
+    def fault(self, operation: str, **rule: Any) -> Iterator[AddedFault]:
+        """Add a fault rule for the with block and remove it on exit; yield it as an `AddedFault`.
+
+        The arguments are those of `faults.add()`. The rule is tried after the
+        rules set before it. `applied` on the yielded object counts the
+        requests it applied to, also after the block. On exit, a rule that a
+        switch, reset or change of the rules replaced meanwhile is gone
+        already, and nothing is removed.
+        """
+        listed = self.faults.add_listed(operation, rule)
+        added = AddedFault(self.faults, len(listed) - 1, definition_of(listed[-1]))
+        self.faults.added.append(added)
+        try:
+            yield added
+        finally:
+            self.faults.remove(added)
+
     def reset(self) -> Scenario:
-        """Go back to the scenario, seed and profile the server started with, and clear the journal."""
+        """Go back to the scenario, seed and profile of the start, and clear the journal.
+
+        The start is the server's, or the session's for a CoderMock with a
+        session. The fault rules go back to the scenario's.
+        """
         body = self.admin("POST", "/reset")
         self.journal.clear()
         return Scenario.from_json(body)
 
     @property
     def tokens(self) -> Tokens:
-        """The session tokens of the live scenario's users, read when accessed."""
+        """The session tokens of the live scenario's users, read when accessed.
+
+        In a session, these are the tokens the session issued, read from
+        GET /__admin/sessions. They put a request in the session without the
+        session's `headers`.
+        """
+        if self._session is not None:
+            return self.session_tokens()
         if self._store is not None:
             return tokens_of(self._store.active)
-        # An attached server: the users come from the same scenario files, loaded here.
-        # TODO: read the users from the admin API once it lists them, so custom folders need not be repeated.
+        # An attached server without a session: the admin API lists users only for sessions, so the users
+        # come from the same scenario files, loaded here.
+        # TODO: read the users from the admin API once it lists the global scenario's, so custom folders
+        # need not be repeated.
         live = self.scenario
         catalog = load_catalog_for(self.scenarios_dir, self.fixtures_dir)
         if live.name not in catalog.entries:
             raise CoderMockError(f"the users of scenario {live.name!r} are unknown here: pass the server's"
                                  " scenarios_dir and fixtures_dir to CoderMock.attach().")
         return tokens_of(catalog.rendered(live.name, live.seed, live.profile))
+
+    def session_tokens(self) -> Tokens:
+        """Read the tokens that the session issued to the users of its live scenario."""
+        for listed in self.admin("GET", "/sessions")["sessions"]:
+            if listed["id"] == self._session:
+                records = [Token(entry["username"], tuple(entry["roles"]), entry["token"], None)
+                           for entry in listed["tokens"]]
+                return Tokens(listed["scenario"], records, session=self._session)
+        raise CoderMockError(f"session {self._session} is no longer listed by the server at {self.url}: it was"
+                             " ended or sat idle too long; call stop() and start() for a new session.")
 
     # --- Assertions ---------------------------------------------------------------------------
 

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import socket
+import subprocess
+import sys
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
+from coder_mock.testing import CoderMock
+from state_helpers import ServeProcess, serve  # noqa: F401 (pytest fixture)
+
 README = Path(__file__).resolve().parents[1] / "README.md"
+INNER_TIMEOUT_SECONDS = 180.0
 
 # Writes the server's URL to a file beside the test, so the outer test can probe the port after the run.
 RECORD_URL = """
@@ -36,12 +45,39 @@ def port_accepts(port: int) -> bool:
         return False
 
 
+@pytest.fixture(autouse=True)
+def no_shared_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep a CODER_MOCK_URL of the developer's shell from turning the inner runs into shared-server runs."""
+    monkeypatch.delenv("CODER_MOCK_URL", raising=False)
+
+
+@pytest.fixture(scope="module")
+def shared_server() -> Iterator[CoderMock]:
+    """A server in this process that inner pytest runs reach through --coder-mock-url."""
+    with CoderMock() as server:
+        yield server
+
+
 def test_readme_example_passes(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_coder_client=readme_example())
 
     result = pytester.runpytest()
 
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=5)
+
+
+def test_readme_example_passes_on_shared_server(pytester: pytest.Pytester, shared_server: CoderMock) -> None:
+    pytester.makepyfile(test_coder_client=readme_example())
+
+    result = pytester.runpytest("--coder-mock-url", shared_server.url)
+
+    result.assert_outcomes(passed=5)
+    assert shared_server.admin("GET", "/sessions") == {"sessions": []}
+    assert shared_server.scenario.name == "default"
+    # Every request of the run belongs to its session, none to the global scenario.
+    sessions = {entry["session"] for entry in shared_server.journal(path_prefix="/api/v2/")}
+    assert len(sessions) == 1
+    assert None not in sessions
 
 
 def test_failing_assert_called_lists_near_misses(pytester: pytest.Pytester) -> None:
@@ -98,7 +134,7 @@ def test_help_lists_options(pytester: pytest.Pytester) -> None:
         "  --coder-mock-scenario=NAME",
     ])
     for option in ("--coder-mock-seed=N", "--coder-mock-profile={wire,reference}",
-                   "--coder-mock-scenarios-dir=DIR", "--coder-mock-fixtures-dir=DIR"):
+                   "--coder-mock-scenarios-dir=DIR", "--coder-mock-fixtures-dir=DIR", "--coder-mock-url=URL"):
         result.stdout.fnmatch_lines([f"  {option}*"])
 
 
@@ -298,4 +334,287 @@ def test_invalid_seed_option_is_usage_error(pytester: pytest.Pytester) -> None:
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([
         "*: error: argument --coder-mock-seed: invalid seed 'seven': give an integer such as 7",
+    ])
+
+
+# --- A shared server: --coder-mock-url and CODER_MOCK_URL -------------------------------------------
+
+# One inner test run: its marker's scenario, then a wait until the other run has switched too, then checks
+# that this run's session still has its own scenario, fault rule and journal.
+ISOLATED_RUN = """
+import json
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+SYNC = Path({sync!r})
+ME, OTHER = {me!r}, {other!r}
+
+
+def wait_for(name):
+    deadline = time.monotonic() + 120
+    while not (SYNC / name).exists():
+        assert time.monotonic() < deadline, f"{{name}} did not appear within 120 s"
+        time.sleep(0.02)
+
+
+def get(url, headers):
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.load(error)
+
+
+@pytest.mark.coder_mock({scenario!r}, seed={seed})
+def test_isolated(coder_mock):
+    (SYNC / f"{{ME}}.session").write_text(coder_mock.session)
+    coder_mock.faults.add("api-root-handler", status={status})
+    first = get(coder_mock.url + "/api/v2/buildinfo", coder_mock.headers)
+    (SYNC / f"{{ME}}-switched").touch()
+    wait_for(f"{{OTHER}}-switched")
+
+    # The other run has switched its session, added its rule and sent its request by now.
+    live = coder_mock.scenario
+    assert (live.name, live.seed) == ({scenario!r}, {seed})
+    second = get(coder_mock.url + "/api/v2/buildinfo", {{"Coder-Session-Token": coder_mock.tokens.owner}})
+    assert first == second
+    assert first[1]["version"] == {version!r}
+    assert get(coder_mock.url + "/api/v2/", coder_mock.headers)[0] == {status}
+    assert [rule["status"] for rule in coder_mock.faults.list()] == [{status}]
+    assert [entry["path"] for entry in coder_mock.journal()] == ["/api/v2/buildinfo", "/api/v2/buildinfo",
+                                                                 "/api/v2/"]
+    assert {{entry["session"] for entry in coder_mock.journal(include_admin=True)}} == {{coder_mock.session}}
+    (SYNC / f"{{ME}}-checked").touch()
+    wait_for(f"{{OTHER}}-checked")
+
+
+def test_next_test_starts_reset(coder_mock):
+    assert coder_mock.journal.count(include_admin=True) == 0
+    assert coder_mock.faults.list() == []
+    live = coder_mock.scenario
+    assert (live.name, live.seed) == ("default", 1)
+"""
+
+
+def start_inner_run(folder: Path, arguments: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start `python -m pytest` in `folder`, with its output in folder/output.txt."""
+    with (folder / "output.txt").open("wb") as output:
+        return subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-v", *arguments],
+                                cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=output,
+                                stderr=subprocess.STDOUT)
+
+
+def finish(process: subprocess.Popen[bytes], folder: Path) -> tuple[int, str]:
+    """Wait for an inner run, ending it by its PID when it takes too long; return its exit code and output."""
+    try:
+        code = process.wait(timeout=INNER_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        pytest.fail(f"the inner pytest run in {folder} did not end within {INNER_TIMEOUT_SECONDS} s:\n"
+                    + (folder / "output.txt").read_text(errors="replace"))
+    return code, (folder / "output.txt").read_text(errors="replace")
+
+
+def test_two_processes_share_server_isolated(pytester: pytest.Pytester, serve) -> None:  # noqa: F811
+    server: ServeProcess = serve()
+    url = f"http://127.0.0.1:{server.port}"
+    sync = pytester.mkdir("sync")
+    runs = {
+        "a": {"scenario": "release-candidate", "seed": 3, "version": "v2.22.0-rc.1", "status": 502},
+        "b": {"scenario": "dev-build", "seed": 7, "version": "v0.0.0-devel+4bd8c1e", "status": 503},
+    }
+    for me, other in (("a", "b"), ("b", "a")):
+        folder = pytester.mkdir(me)
+        (folder / f"test_run_{me}.py").write_text(ISOLATED_RUN.format(sync=str(sync), me=me, other=other,
+                                                                      **runs[me]))
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+
+    # One run names the server with the option, the other through the environment variable.
+    first = start_inner_run(pytester.path / "a", ["--coder-mock-url", url], env)
+    second = start_inner_run(pytester.path / "b", [], {**env, "CODER_MOCK_URL": url})
+    code_a, output_a = finish(first, pytester.path / "a")
+    code_b, output_b = finish(second, pytester.path / "b")
+
+    assert code_a == 0, output_a
+    assert code_b == 0, output_b
+    for output in (output_a, output_b):
+        assert f"coder-mock: shared server {url}, one session per pytest process" in output
+        assert "2 passed" in output
+    session_a = (sync / "a.session").read_text()
+    session_b = (sync / "b.session").read_text()
+    assert session_a != session_b
+    # Both runs ended their sessions, and neither touched the global scenario.
+    assert server.json("GET", "/__admin/sessions") == {"sessions": []}
+    assert server.json("GET", "/__admin/scenario")["name"] == "default"
+    # The per-test reset cleared each session's journal, and each run ended its own session last.
+    ended = server.json("GET", "/__admin/requests?method=DELETE")["requests"]
+    assert sorted((entry["path"], entry["session"], entry["status"]) for entry in ended) == sorted([
+        (f"/__admin/sessions/{session_a}", session_a, 204),
+        (f"/__admin/sessions/{session_b}", session_b, 204),
+    ])
+    assert server.json("GET", "/__admin/requests/count?path_prefix=/api/v2/") == {"count": 0}
+
+
+def test_session_reset_restores_faults(pytester: pytest.Pytester, shared_server: CoderMock) -> None:
+    pytester.makepyfile(test_inner_fault_reset="""
+        def test_changes_rules(coder_mock):
+            assert len(coder_mock.faults.list()) == 5
+            coder_mock.faults.set([{"operation": "all", "status": 500}])
+
+        def test_sees_scenario_rules(coder_mock):
+            rules = coder_mock.faults.list()
+            assert [rule["operation"] for rule in rules] == [
+                "get-deployment-config", "update-check", "get-deployment-stats", "ssh-config", "build-info"]
+            assert [rule["applied"] for rule in rules] == [0, 0, 0, 0, 0]
+    """)
+
+    own = pytester.runpytest("--coder-mock-scenario", "flaky")
+    shared = pytester.runpytest("--coder-mock-scenario", "flaky", "--coder-mock-url", shared_server.url)
+
+    own.assert_outcomes(passed=2)
+    shared.assert_outcomes(passed=2)
+    assert shared_server.faults.list() == []
+
+
+def test_option_wins_over_environment(pytester: pytest.Pytester, shared_server: CoderMock,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CODER_MOCK_URL", "http://127.0.0.1:9")
+    pytester.makepyfile(test_url=RECORD_URL)
+
+    result = pytester.runpytest("--coder-mock-url", shared_server.url + "/")
+
+    result.assert_outcomes(passed=1)
+    assert (pytester.path / "url.txt").read_text() == shared_server.url
+    result.stdout.fnmatch_lines([f"coder-mock: shared server {shared_server.url}, one session per pytest process"])
+
+
+def test_empty_environment_starts_server(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CODER_MOCK_URL", "")
+    pytester.makepyfile(test_url=RECORD_URL)
+
+    result = pytester.runpytest()
+
+    result.assert_outcomes(passed=1)
+    assert "coder-mock: shared server" not in result.stdout.str()
+    assert not port_accepts(int((pytester.path / "url.txt").read_text().rsplit(":", 1)[1]))
+
+
+def test_unreachable_url_errors(pytester: pytest.Pytester) -> None:
+    with CoderMock() as gone:
+        url = gone.url
+    pytester.makepyfile(test_any="""
+        def test_first(coder_mock):
+            pass
+
+        def test_second(coder_mock):
+            pass
+    """)
+
+    result = pytester.runpytest("--coder-mock-url", url)
+
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines([
+        "*_ ERROR at setup of test_first _*",
+        f"coder-mock session on {url} did not start: cannot reach coder-mock at {url}: [Errno 111] Connection"
+        " refused; check that the server is running at that URL.",
+    ])
+
+
+def test_unknown_scenario_on_shared_server_errors(pytester: pytest.Pytester, shared_server: CoderMock) -> None:
+    pytester.makepyfile(test_any="""
+        def test_any(coder_mock):
+            pass
+    """)
+
+    result = pytester.runpytest("--coder-mock-url", shared_server.url, "--coder-mock-scenario", "nope")
+
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([
+        f'coder-mock session on {shared_server.url} did not start: POST /__admin/sessions failed with status 404:'
+        ' Scenario "nope" not found. Available: default, dev-build, experiments, flaky, minimal, outdated,'
+        " rate-limited, release-candidate, server-errors, stats-processing, unlimited-token-lifetime.",
+    ])
+    assert shared_server.admin("GET", "/sessions") == {"sessions": []}
+
+
+@pytest.mark.parametrize(("arguments", "variable", "message"), [
+    (["--coder-mock-url", "127.0.0.1:3000"], None,
+     "ERROR: invalid --coder-mock-url '127.0.0.1:3000': give the base URL of a running coder-mock server, such as"
+     " http://127.0.0.1:3000."),
+    ([], "ftp://127.0.0.1:3000",
+     "ERROR: invalid CODER_MOCK_URL 'ftp://127.0.0.1:3000': give the base URL of a running coder-mock server, such"
+     " as http://127.0.0.1:3000."),
+    (["--coder-mock-url", "http://127.0.0.1:3000", "--coder-mock-scenarios-dir", "mine"], None,
+     "ERROR: --coder-mock-scenarios-dir applies to a server that the plugin starts, but --coder-mock-url names a"
+     " running one: start that server with --scenarios-dir instead."),
+    (["--coder-mock-fixtures-dir", "mine"], "http://127.0.0.1:3000",
+     "ERROR: --coder-mock-fixtures-dir applies to a server that the plugin starts, but CODER_MOCK_URL names a"
+     " running one: start that server with --fixtures-dir instead."),
+])
+def test_invalid_url_usage_errors(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+                                  arguments: list[str], variable: str | None, message: str) -> None:
+    if variable is not None:
+        monkeypatch.setenv("CODER_MOCK_URL", variable)
+
+    result = pytester.runpytest(*arguments)
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_session_ended_elsewhere_ends_quietly(pytester: pytest.Pytester, shared_server: CoderMock) -> None:
+    pytester.makepyfile(test_ended="""
+        import urllib.request
+
+        def test_end_own_session(coder_mock):
+            request = urllib.request.Request(f"{coder_mock.url}/__admin/sessions/{coder_mock.session}",
+                                             method="DELETE")
+            with urllib.request.urlopen(request) as response:
+                assert response.status == 204
+    """)
+
+    result = pytester.runpytest("--coder-mock-url", shared_server.url)
+
+    result.assert_outcomes(passed=1)
+
+
+def test_server_gone_at_session_end_errors(pytester: pytest.Pytester, serve) -> None:  # noqa: F811
+    server: ServeProcess = serve()
+    url = f"http://127.0.0.1:{server.port}"
+    pytester.makepyfile(test_gone=f"""
+        import os
+        import signal
+        import socket
+        import time
+        from pathlib import Path
+
+        def test_stop_server(coder_mock):
+            Path(__file__).with_name("session.txt").write_text(coder_mock.session)
+            os.kill({server.process.pid}, signal.SIGTERM)
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", {server.port}), timeout=2).close()
+                except ConnectionRefusedError:
+                    break
+                assert time.monotonic() < deadline, "the server still accepts connections after 30 s"
+                time.sleep(0.02)
+    """)
+
+    result = pytester.runpytest_subprocess("--coder-mock-url", url)
+    assert server.process.wait(timeout=30) == 0
+
+    result.assert_outcomes(passed=1, errors=1)
+    session = (pytester.path / "session.txt").read_text()
+    result.stdout.fnmatch_lines([
+        "*_ ERROR at teardown of test_stop_server _*",
+        f"coder-mock session {session} on {url} could not be ended: cannot reach coder-mock at {url}:"
+        " [Errno 111] Connection refused; check that the server is running at that URL.",
     ])

@@ -561,3 +561,495 @@ def test_attach_invalid_url_raises() -> None:
         CoderMock.attach("127.0.0.1:3000")
     assert str(raised.value) == ("invalid url '127.0.0.1:3000': give the server's base URL, such as"
                                  " http://127.0.0.1:3000.")
+
+
+# --- Sessions -------------------------------------------------------------------------------------
+
+SESSION_TOKEN = re.compile(r"^[A-Za-z0-9]{10}-[A-Za-z0-9]{22}$")
+DEFAULT_VERSION = "v2.22.1+f724638"
+DEV_BUILD_VERSION = "v0.0.0-devel+4bd8c1e"
+
+
+def send_with(method: str, url: str, headers: dict[str, str]) -> tuple[int, Any]:
+    """Send a request without a body with `headers` and return the status and the decoded JSON body."""
+    request = urllib.request.Request(url, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.load(error)
+
+
+def listed_sessions(server: CoderMock) -> list[dict[str, Any]]:
+    return server.admin("GET", "/sessions")["sessions"]
+
+
+@pytest.fixture
+def session(mock: CoderMock) -> Iterator[CoderMock]:
+    """A session on the module's shared server, serving dev-build at seed 7; `mock` is the global view."""
+    attached = CoderMock.attach(mock.url, session=True, scenario="dev-build", seed=7)
+    yield attached
+    attached.stop()
+    mock.faults.clear()
+
+
+def test_attach_session_creates_session(mock: CoderMock) -> None:
+    attached = CoderMock.attach(mock.url, session=True, scenario="dev-build", seed=7, profile="reference")
+    try:
+        listed, = listed_sessions(mock)
+        assert attached.session == listed["id"]
+        assert attached.headers == {"Coder-Mock-Session": listed["id"]}
+        assert (listed["scenario"], listed["seed"], listed["profile"]) == ("dev-build", 7, "reference")
+        live = attached.scenario
+        assert (live.name, live.seed, live.profile) == ("dev-build", 7, "reference")
+        assert mock.scenario.name == "default"
+        assert repr(attached) == f"CoderMock({mock.url}, scenario='dev-build', session='{attached.session}')"
+    finally:
+        attached.stop()
+
+
+def test_session_default_scenario(mock: CoderMock) -> None:
+    with CoderMock(url=mock.url, session=True) as attached:
+        live = attached.scenario
+        assert (live.name, live.seed, live.profile) == ("default", 1, "wire")
+        assert attached.session is not None
+
+
+def test_session_stop_ends_session(mock: CoderMock) -> None:
+    attached = CoderMock.attach(mock.url, session=True, scenario="outdated")
+    session_id = attached.session
+
+    attached.stop()
+
+    assert attached.session is None
+    assert attached.headers == {}
+    assert not attached.running
+    assert listed_sessions(mock) == []
+    status, body = send_with("GET", mock.url + "/api/v2/buildinfo", {"Coder-Mock-Session": session_id})
+    assert status == 404
+    assert body["message"] == f'Unknown coder-mock session "{session_id}".'
+    assert send("GET", mock.url + "/__admin/health")[0] == 200
+    attached.stop()  # A second stop does nothing.
+
+
+def test_session_stop_after_server_ended_it(mock: CoderMock) -> None:
+    attached = CoderMock.attach(mock.url, session=True)
+    session_id = attached.session
+    mock.admin("DELETE", f"/sessions/{session_id}")
+
+    with pytest.raises(AdminRequestFailed) as raised:
+        attached.scenario
+    attached.stop()
+
+    assert raised.value.status == 404
+    assert str(raised.value) == (
+        f'GET /__admin/scenario failed with status 404: Unknown coder-mock session "{session_id}". No session has'
+        " this id: it was never created, was ended, or sat idle too long. Create one with POST /__admin/sessions"
+        " and send its id in the Coder-Mock-Session header, or leave the header out.")
+    assert not attached.running
+
+
+def test_session_restarts_with_new_id(mock: CoderMock) -> None:
+    attached = CoderMock(url=mock.url, session=True, scenario="outdated")
+    with attached:
+        first = attached.session
+    with attached:
+        second = attached.session
+        assert attached.scenario.name == "outdated"
+    assert first != second
+    assert listed_sessions(mock) == []
+
+
+def test_session_headers_on_every_admin_request(session: CoderMock, mock: CoderMock) -> None:
+    session.switch("outdated")
+    session.journal()
+    session.faults.list()
+    session.tokens
+
+    entries = mock.journal(include_admin=True)
+    assert [(entry["method"], entry["path"]) for entry in entries] == [
+        ("GET", "/__admin/health"),
+        ("POST", "/__admin/sessions"),
+        ("PUT", "/__admin/scenario"),
+        ("GET", "/__admin/faults"),
+        ("GET", "/__admin/sessions"),
+    ]
+    # Only the health check and the creation come before the session exists.
+    assert [entry["session"] for entry in entries] == [None, None] + [session.session] * 3
+    assert [entry["headers"].get("Coder-Mock-Session") for entry in entries] == [None, None] + [session.session] * 3
+
+
+def test_session_tokens_from_listing(session: CoderMock, mock: CoderMock) -> None:
+    tokens = session.tokens
+
+    assert tokens.scenario == "dev-build"
+    assert tokens.session == session.session
+    assert [(token.username, token.roles, token.expired) for token in tokens.all] == [
+        ("admin", ("owner",), None),
+        ("member", ("member",), None),
+    ]
+    assert SESSION_TOKEN.match(tokens.owner)
+    assert SESSION_TOKEN.match(tokens.member)
+    assert tokens.owner not in (OWNER_TOKEN, MEMBER_TOKEN)
+    assert tokens.admin == tokens.owner
+    listed, = listed_sessions(mock)
+    assert [entry["token"] for entry in listed["tokens"]] == [tokens.owner, tokens.member]
+
+
+def test_session_tokens_select_session(session: CoderMock, mock: CoderMock) -> None:
+    config = mock.url + "/api/v2/deployment/config"
+
+    status, body = send("GET", mock.url + "/api/v2/buildinfo", session.tokens.member)
+    assert status == 200
+    assert body["version"] == DEV_BUILD_VERSION
+    assert send("GET", config, session.tokens.owner)[0] == 200
+    assert send("GET", config, session.tokens.member)[0] == 403
+    # The scenario's own tokens without the header belong to the global scenario.
+    assert send("GET", mock.url + "/api/v2/buildinfo", OWNER_TOKEN)[1]["version"] == DEFAULT_VERSION
+    assert [entry["path"] for entry in session.journal()] == ["/api/v2/buildinfo", "/api/v2/deployment/config",
+                                                             "/api/v2/deployment/config"]
+
+
+def test_session_expired_token_unknown(session: CoderMock) -> None:
+    with pytest.raises(LookupError) as raised:
+        session.tokens.expired
+    assert str(raised.value) == (f"the tokens of session {session.session} carry no expiry, so none is known to"
+                                 " have expired; send an expired token of the scenario file together with the"
+                                 " session's headers, which the session accepts as well.")
+
+
+def test_session_tokens_follow_switch(tmp_path: Path) -> None:
+    (tmp_path / "team.yaml").write_text(TEAM_SCENARIO)
+    with CoderMock(scenarios_dir=[tmp_path]) as server:
+        with CoderMock(url=server.url, session=True) as attached:
+            assert attached.tokens.usernames() == ["admin", "member"]
+            with attached.use("team"):
+                tokens = attached.tokens
+                alice = tokens.alice
+                status, body = send("GET", server.url + "/api/v2/users/me/keys/tokens/tokenconfig", alice)
+            assert attached.tokens.usernames() == ["admin", "member"]
+
+    assert tokens.scenario == "team"
+    assert tokens.usernames() == ["alice", "bob", "carol"]
+    assert tokens.owner == alice
+    assert tokens.member == tokens.carol
+    assert status == 200
+    assert set(body) == {"max_token_lifetime"}
+
+
+def test_session_switch_use_reset(session: CoderMock, mock: CoderMock) -> None:
+    with session.use("outdated", seed=3) as switched:
+        assert (switched.name, switched.seed) == ("outdated", 3)
+        assert send_with("GET", mock.url + "/api/v2/updatecheck", session.headers)[1]["current"] is False
+        assert mock.scenario.name == "default"
+    assert (session.scenario.name, session.scenario.seed) == ("dev-build", 7)
+
+    session.switch("minimal", profile="reference")
+    reset = session.reset()
+
+    assert (reset.name, reset.seed, reset.profile) == ("dev-build", 7, "wire")
+    assert session.journal.count(include_admin=True) == 0
+
+
+def test_session_journal_isolated(session: CoderMock, mock: CoderMock) -> None:
+    send("GET", mock.url + "/api/v2/")
+    send_with("GET", mock.url + "/api/v2/buildinfo", session.headers)
+    send_with("POST", mock.url + "/api/v2/buildinfo", session.headers)
+
+    assert [(entry["method"], entry["path"]) for entry in session.journal()] == [
+        ("GET", "/api/v2/buildinfo"), ("POST", "/api/v2/buildinfo")]
+    assert {entry["session"] for entry in session.journal()} == {session.session}
+    session.assert_called("GET", "/api/v2/buildinfo", times=1)
+    session.assert_called("GET", "/api/v2/", times=0)
+    # The global journal lists every request, the session's included.
+    assert mock.journal.count() == 3
+
+    assert session.journal.clear() == 2
+    assert session.journal.count() == 0
+    assert mock.journal.count() == 1
+
+
+def test_session_unknown_scenario_leaves_nothing(mock: CoderMock) -> None:
+    attached = CoderMock(url=mock.url, session=True, scenario="nope")
+
+    with pytest.raises(AdminRequestFailed) as raised:
+        attached.start()
+
+    assert str(raised.value) == (f'POST /__admin/sessions failed with status 404: Scenario "nope" not found.'
+                                 f" Available: {AVAILABLE}.")
+    assert not attached.running
+    assert listed_sessions(mock) == []
+
+
+def test_own_server_with_session() -> None:
+    with CoderMock(scenario="outdated", session=True) as mock:
+        url = mock.url
+        session_id = mock.session
+        global_view = CoderMock.attach(url)
+        listed, = listed_sessions(global_view)
+        assert listed["id"] == session_id
+        assert listed["scenario"] == "outdated"
+        mock.switch("minimal")
+        assert global_view.scenario.name == "outdated"
+
+    assert not port_accepts(port_of(url))
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    ({"port": 3001}, "port 3001 applies to a server that CoderMock starts; leave it out with url, whose server is"
+                     " running already."),
+    ({"journal_size": 5}, "journal_size 5 applies to a server that CoderMock starts; leave it out with url, or"
+                          " start that server with --journal-size."),
+    ({"scenario": "outdated"}, "scenario, seed and profile choose the scenario of a session on the server at url:"
+                               " pass session=True, or call switch() to change that server's scenario for every"
+                               " client."),
+    ({"seed": 3}, "scenario, seed and profile choose the scenario of a session on the server at url: pass"
+                  " session=True, or call switch() to change that server's scenario for every client."),
+    ({"session": True, "scenarios_dir": ["."]}, "scenarios_dir and fixtures_dir are read only for the tokens of an"
+                                               " attached server without a session; a session lists its own"
+                                               " tokens, so leave them out, and start the server with"
+                                               " --scenarios-dir and --fixtures-dir."),
+    ({"session": "yes"}, "invalid session 'yes': give True for a session of its own, or False."),
+    ({"url": "localhost:3000"}, "invalid url 'localhost:3000': give the server's base URL, such as"
+                                " http://127.0.0.1:3000."),
+])
+def test_attached_invalid_options_raise(arguments: dict[str, Any], message: str) -> None:
+    arguments = {"url": "http://127.0.0.1:9", **arguments}
+    with pytest.raises(CoderMockError) as raised:
+        CoderMock(**arguments)
+    assert str(raised.value) == message
+
+
+def test_session_on_unreachable_server_raises() -> None:
+    with CoderMock() as server:
+        url = server.url
+
+    attached = CoderMock(url=url, session=True)
+    with pytest.raises(CoderMockError) as raised:
+        attached.start()
+
+    assert str(raised.value) == (f"cannot reach coder-mock at {url}: [Errno 111] Connection refused;"
+                                 " check that the server is running at that URL.")
+    assert not attached.running
+
+
+def test_stop_after_server_gone_raises() -> None:
+    server = CoderMock().start()
+    attached = CoderMock.attach(server.url, session=True)
+    url = server.url
+    server.stop()
+
+    with pytest.raises(CoderMockError) as raised:
+        attached.stop()
+
+    assert str(raised.value) == (f"cannot reach coder-mock at {url}: [Errno 111] Connection refused;"
+                                 " check that the server is running at that URL.")
+    assert not attached.running
+    assert attached.session is None
+
+
+# --- Faults ---------------------------------------------------------------------------------------
+
+
+def status_of(url: str, headers: dict[str, str] | None = None) -> int:
+    return send_with("GET", url, headers or {})[0]
+
+
+def test_faults_add_list_clear(mock: CoderMock) -> None:
+    added = mock.faults.add("build-info", status=503, count=2)
+
+    assert added == {"operation": "build-info", "status": 503, "probability": 1, "count": 2, "applied": 0,
+                     "remaining": 2}
+    buildinfo = mock.url + "/api/v2/buildinfo"
+    assert [status_of(buildinfo) for _ in range(3)] == [503, 503, 200]
+    assert mock.faults.list() == [{"operation": "build-info", "status": 503, "probability": 1, "count": 2,
+                                   "applied": 2, "remaining": 0}]
+    assert [entry["fault"] for entry in mock.journal()] == ["status 503", "status 503", ""]
+    assert mock.faults.clear() == 1
+    assert mock.faults.list() == []
+
+
+def test_faults_durations_from_timedelta(mock: CoderMock) -> None:
+    try:
+        mock.faults.add("all", delay=dt.timedelta(milliseconds=250))
+        mock.faults.add("update-check", delay=(dt.timedelta(milliseconds=1), "2s"))
+        mock.faults.add("get-deployment-config", connection="drip", drip_interval=dt.timedelta(seconds=1.5))
+
+        assert [definition for definition in mock.faults.list()] == [
+            {"operation": "all", "delay": "250ms", "probability": 1, "applied": 0},
+            {"operation": "update-check", "delay": {"min": "1ms", "max": "2s"}, "probability": 1, "applied": 0},
+            {"operation": "get-deployment-config", "connection": "drip", "drip_bytes": 16, "drip_interval": "1.5s",
+             "probability": 1, "applied": 0},
+        ]
+    finally:
+        mock.faults.clear()
+
+
+def test_faults_set_replaces(mock: CoderMock) -> None:
+    mock.faults.add("build-info", status=500)
+
+    listed = mock.faults.set([{"operation": "ssh-config", "status": 502},
+                              {"operation": "all", "delay": dt.timedelta(milliseconds=1)}])
+
+    assert [(rule["operation"], rule.get("status"), rule.get("delay")) for rule in listed] == [
+        ("ssh-config", 502, None), ("all", None, "1ms")]
+    assert mock.faults.list() == listed
+    assert mock.faults.set([]) == []
+
+
+def test_faults_invalid_rule_changes_nothing(mock: CoderMock) -> None:
+    mock.faults.add("build-info", status=503)
+    try:
+        with pytest.raises(AdminRequestFailed) as raised:
+            mock.faults.add("build-info", delay=250)
+        with pytest.raises(AdminRequestFailed) as unknown:
+            mock.faults.set([{"operation": "nope", "status": 500}])
+        with pytest.raises(CoderMockError) as mapping:
+            mock.faults.set({"operation": "all", "status": 500})  # type: ignore[arg-type]
+
+        assert raised.value.status == 400
+        assert str(raised.value) == ('POST /__admin/faults failed with status 400: delay: invalid value 250: a'
+                                     ' duration needs a unit; write "250ms" for milliseconds or "250s" for'
+                                     ' seconds.')
+        assert unknown.value.status == 400
+        assert str(unknown.value).startswith('PUT /__admin/faults failed with status 400: faults[0].operation:'
+                                             ' unknown operation "nope": ')
+        assert str(mapping.value) == ("invalid rules {'operation': 'all', 'status': 500}: give a list of rules,"
+                                      ' such as [{"operation": "build-info", "status": 503}], or [] for none.')
+        assert [rule["status"] for rule in mock.faults.list()] == [503]
+    finally:
+        mock.faults.clear()
+
+
+def test_fault_block_removes_rule(mock: CoderMock) -> None:
+    buildinfo = mock.url + "/api/v2/buildinfo"
+
+    with mock.fault("build-info", status=503, count=2) as rule:
+        assert rule.position == 0
+        assert rule.definition == {"operation": "build-info", "status": 503, "probability": 1, "count": 2}
+        assert status_of(buildinfo) == 503
+        assert rule.applied == 1
+        assert status_of(buildinfo) == 503
+
+    assert mock.faults.list() == []
+    assert rule.applied == 2
+    assert rule.state() is None
+    assert status_of(buildinfo) == 200
+
+
+def test_fault_block_removes_after_exception(mock: CoderMock) -> None:
+    with pytest.raises(RuntimeError):
+        with mock.fault("all", status=500):
+            raise RuntimeError("test body failed")
+
+    assert mock.faults.list() == []
+
+
+def test_fault_block_keeps_other_rules(mock: CoderMock) -> None:
+    mock.faults.add("update-check", status=502, count=3)
+    try:
+        assert status_of(mock.url + "/api/v2/updatecheck") == 502
+
+        with mock.fault("build-info", status=503):
+            assert status_of(mock.url + "/api/v2/buildinfo") == 503
+
+        # The other rule keeps the calls it had left.
+        assert mock.faults.list() == [{"operation": "update-check", "status": 502, "probability": 1, "count": 2,
+                                       "applied": 0, "remaining": 2}]
+    finally:
+        mock.faults.clear()
+
+
+def test_fault_blocks_nested(mock: CoderMock) -> None:
+    buildinfo = mock.url + "/api/v2/buildinfo"
+
+    with mock.fault("build-info", status=503, count=3) as outer:
+        assert status_of(buildinfo) == 503
+        with mock.fault("all", status=429) as inner:
+            assert status_of(mock.url + "/api/v2/updatecheck") == 429
+        assert inner.applied == 1
+        assert outer.definition["count"] == 2
+        assert outer.applied == 1
+        assert status_of(buildinfo) == 503
+        assert outer.applied == 2
+
+    assert mock.faults.list() == []
+    assert outer.applied == 2
+
+
+def test_fault_spent_rule_dropped_on_removal(mock: CoderMock) -> None:
+    buildinfo = mock.url + "/api/v2/buildinfo"
+    with mock.fault("build-info", status=503, count=1) as spent:
+        assert status_of(buildinfo) == 503
+        with mock.fault("ssh-config", status=500):
+            pass
+        # Removing the inner rule dropped the outer one, which had no calls left.
+        assert mock.faults.list() == []
+        assert spent.applied == 1
+    assert spent.applied == 1
+
+
+def test_fault_replaced_by_switch(mock: CoderMock) -> None:
+    with mock.fault("build-info", status=503) as rule:
+        mock.switch("flaky")
+        with pytest.raises(CoderMockError) as raised:
+            rule.applied
+        flaky_rules = mock.faults.list()
+
+    # The flaky scenario's rules stay: the block's rule was replaced already.
+    assert mock.faults.list() == flaky_rules
+    assert [rule["operation"] for rule in flaky_rules] == [
+        "get-deployment-config", "update-check", "get-deployment-stats", "ssh-config", "build-info"]
+    assert str(raised.value) == ("the fault rule {'operation': 'build-info', 'status': 503, 'probability': 1} is no"
+                                 " longer set: a switch, a reset or a change of the rules replaced it, so its"
+                                 " counter is gone.")
+
+
+def test_fault_invalid_rule_adds_nothing(mock: CoderMock) -> None:
+    with pytest.raises(AdminRequestFailed) as raised:
+        with mock.fault("build-info", status=200):
+            pass
+    assert str(raised.value) == ("POST /__admin/faults failed with status 400: status: invalid status 200: a fault"
+                                 " sends an error response, so use a status from 400 to 599.")
+    assert mock.faults.list() == []
+    assert mock.faults.added == []
+
+
+def test_reset_restores_scenario_faults() -> None:
+    with CoderMock(scenario="flaky") as mock:
+        scenario_rules = mock.faults.list()
+        mock.faults.clear()
+        mock.faults.add("build-info", status=503)
+
+        mock.reset()
+
+        assert mock.faults.list() == scenario_rules
+        assert len(scenario_rules) == 5
+
+
+def test_session_faults_isolated(session: CoderMock, mock: CoderMock) -> None:
+    buildinfo = mock.url + "/api/v2/buildinfo"
+    mock.faults.add("build-info", status=500)
+
+    with session.fault("build-info", status=503):
+        assert status_of(buildinfo, session.headers) == 503
+        assert status_of(buildinfo) == 500
+        assert [rule["status"] for rule in session.faults.list()] == [503]
+        assert [rule["status"] for rule in mock.faults.list()] == [500]
+
+    assert session.faults.list() == []
+    assert status_of(buildinfo, session.headers) == 200
+    assert [rule["status"] for rule in mock.faults.list()] == [500]
+
+
+def test_session_reset_restores_scenario_faults(mock: CoderMock) -> None:
+    with CoderMock(url=mock.url, session=True, scenario="flaky") as attached:
+        scenario_rules = attached.faults.list()
+        attached.faults.set([{"operation": "all", "status": 500}])
+
+        attached.reset()
+
+        assert attached.faults.list() == scenario_rules
+        assert len(scenario_rules) == 5
+        assert mock.faults.list() == []
