@@ -23,6 +23,7 @@ from coder_mock.state import (
     check_spec,
     open_backend,
 )
+from coder_mock.state.sqlite import TRIM_EVERY
 from coder_mock.store import SharedStore, Store
 from state_helpers import RedisServer, redis_server, redis_url, serve  # noqa: F401 (pytest fixtures)
 
@@ -150,6 +151,23 @@ def test_journal_ring_is_bounded(backend: StateBackend) -> None:
 
     assert storage.length() == 3
     assert storage.entries() == [(1002, entry(2)), (1003, entry(3)), (1004, entry(4))]
+
+
+def test_sqlite_journal_table_stays_bounded(tmp_path: Path) -> None:
+    backend = open_backend(f"sqlite:{tmp_path / 'state.db'}")
+    storage = backend.journal_storage(3)
+
+    for number in range(1000):
+        storage.append(number, entry(number))
+        with backend.connection() as connection:
+            rows = connection.execute("SELECT COUNT(*) FROM journal").fetchone()[0]
+        assert rows < 3 + TRIM_EVERY
+
+    assert storage.entries() == [(997, entry(997)), (998, entry(998)), (999, entry(999))]
+    assert storage.length() == 3
+    # Rows beyond the ring are not counted as cleared.
+    assert storage.clear() == 3
+    backend.close()
 
 
 def test_journal_clear_by_session(backend: StateBackend) -> None:
