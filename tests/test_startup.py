@@ -1,0 +1,46 @@
+"""Start-up work: generated values that skip Faker, and modules a warm or cold start leaves unimported."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from faker import Faker
+
+from coder_mock.filling import Filler, derive_seed
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SUBPROCESS_TIMEOUT_SECONDS = 120
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 12345, 2**63])
+@pytest.mark.parametrize("path", ["admin.id", "member.id", "deployment_id", ""])
+def test_uuid_matches_faker(seed: int, path: str) -> None:
+    fake = Faker("en_US")
+    fake.seed_instance(derive_seed(seed, "deployment", path))
+
+    assert Filler(seed, "deployment").uuid(path) == fake.uuid4()
+
+
+def imported_after(code: str, cache_dir: str) -> set[str]:
+    """Run `code` in a new interpreter and return the top-level modules it imported."""
+    script = code + "\nimport sys\nprint(' '.join(sorted({name.split('.')[0] for name in sys.modules})))"
+    completed = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=PROJECT_ROOT,
+        env={"CODER_MOCK_CACHE_DIR": cache_dir, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT_SECONDS,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return set(completed.stdout.split())
+
+
+def test_builtin_scenarios_load_without_faker() -> None:
+    modules = imported_after("from coder_mock.catalog import load_catalog\nload_catalog()", "")
+
+    assert "coder_mock" in modules
+    assert "faker" not in modules
