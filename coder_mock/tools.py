@@ -9,10 +9,8 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
-
-from flask.testing import FlaskClient
-from werkzeug.test import TestResponse
 
 from coder_mock.app import create_app
 from coder_mock.catalog import BUILTIN_ROOT, FIXTURE_SCHEMAS, Catalog, load_catalog
@@ -20,6 +18,11 @@ from coder_mock.documents import DOCUMENT_SUFFIXES, FileProblem, display_path, l
 from coder_mock.schemas.scenario import OPERATIONS
 from coder_mock.store import Store
 from coder_mock.world import World
+
+if TYPE_CHECKING:
+    # Only `coder-mock show` needs the test client, and flask.testing adds to every start.
+    from flask.testing import FlaskClient
+    from werkzeug.test import TestResponse
 
 FIXTURE_KINDS_TEXT = ", ".join(FIXTURE_SCHEMAS)
 
