@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 from faker import Faker
 
+from coder_mock import options
 from coder_mock.filling import Filler, derive_seed
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -44,3 +46,22 @@ def test_builtin_scenarios_load_without_faker() -> None:
 
     assert "coder_mock" in modules
     assert "faker" not in modules
+
+
+def test_shipped_options_match_yaml() -> None:
+    shipped = json.loads(options.PARSED_FILE.read_text(encoding="utf-8"))
+    expected = options.parsed_document(options.OPTIONS_FILE.read_bytes())
+
+    # A failure here means the YAML was edited: run scripts/update-options-json.
+    assert shipped["source_sha256"] == expected["source_sha256"]
+    assert shipped["document"] == expected["document"]
+
+
+def test_stale_shipped_options_fall_back_to_yaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stale = tmp_path / "deployment_options.json"
+    stale.write_text(json.dumps({"source_sha256": "0" * 64, "document": {"groups": [], "options": []}}),
+                     encoding="utf-8")
+    monkeypatch.setattr(options, "PARSED_FILE", stale)
+    monkeypatch.setenv("CODER_MOCK_CACHE_DIR", "")
+
+    assert options._read() == (options.OPTIONS, options.GROUPS)
