@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from coder_mock.app import create_app
+from coder_mock.cli import CALLERS  # noqa: F401 - exported here as before
 from coder_mock.catalog import BUILTIN_ROOT, FIXTURE_SCHEMAS, Catalog, load_catalog
 from coder_mock.documents import DOCUMENT_SUFFIXES, FileProblem, display_path, load_with, read_document
 from coder_mock.schemas.scenario import OPERATIONS
@@ -41,7 +42,6 @@ REQUESTS: dict[str, tuple[str, str]] = {
 """The method and path `show` requests for each operation ID."""
 
 CSP_REPORT = b'{"csp-report":{"document-uri":"https://coder.example.com/","violated-directive":"script-src"}}'
-CALLERS = ("owner", "member", "none")
 
 
 def usage_error(message: str) -> int:

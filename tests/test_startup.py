@@ -65,3 +65,21 @@ def test_stale_shipped_options_fall_back_to_yaml(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("CODER_MOCK_CACHE_DIR", "")
 
     assert options._read() == (options.OPTIONS, options.GROUPS)
+
+
+SERVE_SCRIPT = """
+from coder_mock import cli
+args = cli.build_parser().parse_args(["serve", "--port", "0", "--quiet"])
+store = cli.build_store(args)
+client = cli.create_app(store, quiet=True, cors_origins=[]).test_client()
+assert client.get("/api/v2/buildinfo").status_code == 200
+"""
+
+
+def test_cached_start_skips_marshmallow(tmp_path: Path) -> None:
+    cold = imported_after(SERVE_SCRIPT, str(tmp_path))
+    warm = imported_after(SERVE_SCRIPT, str(tmp_path))
+
+    assert "marshmallow" in cold
+    assert "marshmallow" not in warm
+    assert "faker" not in warm
