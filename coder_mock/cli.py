@@ -20,7 +20,7 @@ from coder_mock.store import DEFAULT_SESSION_IDLE, Store, UnknownScenario
 log = logging.getLogger("coder_mock")
 
 CALLERS = ("owner", "member", "none")
-"""Who calls in `coder-mock show`: the first owner's token, the first non-owner's token, or no token."""
+"""Callers that `coder-mock show` can act as: the first owner's token, the first non-owner's token, or no token."""
 
 
 def add_folder_options(parser: argparse.ArgumentParser) -> None:
