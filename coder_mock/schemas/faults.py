@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from marshmallow import ValidationError, validates_schema
 
-from coder_mock.schemas.constants import ALL, DEFAULT_DRIP_BYTES, DEFAULT_DRIP_INTERVAL_NS
+from coder_mock.schemas.constants import ALL, DEFAULT_DRIP_BYTES, DEFAULT_DRIP_INTERVAL_NS  # noqa: F401 - exported
 from coder_mock.godefaults import parse_duration
 from coder_mock.schemas.fields import (
     LIST_ERRORS,

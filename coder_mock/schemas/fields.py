@@ -7,7 +7,6 @@ loader runs these fields once per scenario, never per request.
 
 from __future__ import annotations
 
-import datetime as dt
 import difflib
 import json
 import math

@@ -7,7 +7,7 @@ a fixture leaves out.
 
 from __future__ import annotations
 
-from coder_mock.schemas.constants import EXPERIMENTS_KNOWN
+from coder_mock.schemas.constants import EXPERIMENTS_KNOWN  # noqa: F401 - exported
 from coder_mock.schemas.deployment_values import DeploymentValues
 from coder_mock.schemas.fields import (
     AnyMap,

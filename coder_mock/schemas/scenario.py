@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from marshmallow import ValidationError, validates_schema
 
-from coder_mock.schemas.constants import NAME_PATTERN
+from coder_mock.schemas.constants import NAME_PATTERN  # noqa: F401 - exported
 from coder_mock.schemas.faults import FaultRule
 from coder_mock.schemas.fields import (
     Bool,
