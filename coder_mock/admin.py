@@ -20,8 +20,7 @@ from coder_mock import gojson
 from coder_mock.differences import PROFILES
 from coder_mock.journal import Filters, InvalidFilter, parse_filters
 from coder_mock.rendering import Rendered
-from coder_mock.schemas.fields import INT64_MAX, INT64_MIN
-from coder_mock.schemas.scenario import NAME_PATTERN
+from coder_mock.schemas.constants import INT64_MAX, INT64_MIN, NAME_PATTERN
 from coder_mock.state.sessions import SESSION_HEADER
 from coder_mock.store import Store, UnknownScenario, UnknownSession
 

@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
-from marshmallow import Schema, ValidationError
 
 from coder_mock import faults, gojson
 from coder_mock.documents import error_lines
-from coder_mock.schemas.faults import FaultList, FaultRule
 from coder_mock.state.sessions import unknown_session_body
 from coder_mock.store import Store
+
+if TYPE_CHECKING:
+    from marshmallow import Schema
+
+# The handlers that validate a body import marshmallow and the fault schemas
+# on first use, because a start that reads its scenario from the render cache
+# does not otherwise import them (about 40 ms).
 
 log = logging.getLogger("coder_mock.admin")
 
@@ -67,6 +72,8 @@ def listing(book: faults.FaultBook) -> dict[str, Any]:
 
 def read_body(schema: Schema, example: str) -> dict[str, Any]:
     """Parse the JSON body and load it with `schema`, or raise InvalidBody naming each invalid field and its fix."""
+    from marshmallow import ValidationError
+
     try:
         document = json.loads(request.get_data(cache=False) or b"")
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -96,6 +103,8 @@ def list_faults() -> Response:
 
 @blueprint.put("/faults")
 def replace_faults() -> Response:
+    from coder_mock.schemas.faults import FaultList
+
     try:
         book = current_book()
         specs = read_body(FaultList(), LIST_EXAMPLE)["faults"]
@@ -111,6 +120,8 @@ def replace_faults() -> Response:
 
 @blueprint.post("/faults")
 def add_fault() -> Response:
+    from coder_mock.schemas.faults import FaultRule
+
     try:
         book = current_book()
         spec = read_body(FaultRule(), RULE_EXAMPLE)

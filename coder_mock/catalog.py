@@ -19,15 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from marshmallow import Schema
-
 from coder_mock.documents import DOCUMENT_SUFFIXES, FileProblem, display_path, load_with, read_document
 from coder_mock.render_cache import Dependencies, RenderCache, file_digest, still_valid
 from coder_mock.rendering import Rendered, render
-from coder_mock.schemas.fields import CoderSchema, Nested
-from coder_mock.schemas.general import BuildInfoResponse, DeploymentStats, SSHConfigResponse
-from coder_mock.schemas.deployment_values import DeploymentValues
-from coder_mock.schemas.scenario import NAME_PATTERN, Scenario
+from coder_mock.schemas.constants import NAME_PATTERN
 from coder_mock.world import Inputs, build_world
 
 log = logging.getLogger("coder_mock.catalog")
@@ -37,18 +32,14 @@ log = logging.getLogger("coder_mock.catalog")
 SEEDS_KEPT = 8
 
 
-class DeploymentConfigFixture(CoderSchema):
-    """A deployment-config fixture: the config only; coder-mock derives the option list from it."""
+def __getattr__(name: str) -> Any:
+    # The fixture schemas live in coder_mock.schemas.fixtures, imported on
+    # first use, so that a start served from the render cache skips marshmallow.
+    if name in ("FIXTURE_SCHEMAS", "DeploymentConfigFixture"):
+        from coder_mock.schemas import fixtures
 
-    config = Nested(DeploymentValues)
-
-
-FIXTURE_SCHEMAS: dict[str, type[Schema]] = {
-    "buildinfo": BuildInfoResponse,
-    "deployment-config": DeploymentConfigFixture,
-    "deployment-ssh": SSHConfigResponse,
-    "deployment-stats": DeploymentStats,
-}
+        return getattr(fixtures, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _builtin_root() -> Path:
@@ -411,6 +402,8 @@ class Catalog:
                 self.record_file(candidate)
                 key = (kind, candidate.resolve())
                 if key not in self._fixtures:
+                    from coder_mock.schemas.fixtures import FIXTURE_SCHEMAS
+
                     schema = FIXTURE_SCHEMAS[kind]()
                     self._fixtures[key] = load_with(schema, read_document(candidate), candidate)
                 return display_path(candidate), self._fixtures[key]
@@ -424,6 +417,8 @@ class Catalog:
     def load_inputs(self, name: str, files: dict[str, tuple[Path, bool]]) -> Inputs:
         path, _ = files[name]
         merged = self.read_scenario(name, files)
+        from coder_mock.schemas.scenario import Scenario
+
         scenario = load_with(Scenario(), merged.document, path, partial=False, locate=merged.locate)
         scenario["overrides"] = {key.replace("_", "-"): value for key, value in scenario.get("overrides", {}).items()}
         fixtures = {}

@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from coder_mock import cors, tools, workers
+from coder_mock import cors, workers
 from coder_mock.app import create_app
 from coder_mock.catalog import Catalog, load_catalog, open_catalog
 from coder_mock.differences import PROFILES
@@ -18,6 +18,9 @@ from coder_mock.state import STATE_FORMS, BackendUnavailable, InvalidStateSpec, 
 from coder_mock.store import DEFAULT_SESSION_IDLE, Store, UnknownScenario
 
 log = logging.getLogger("coder_mock")
+
+CALLERS = ("owner", "member", "none")
+"""Callers that `coder-mock show` can act as: the first owner's token, the first non-owner's token, or no token."""
 
 
 def add_folder_options(parser: argparse.ArgumentParser) -> None:
@@ -126,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = commands.add_parser("show", help="print the exact response a scenario sends for an operation")
     show.add_argument("scenario", metavar="SCENARIO", help="scenario name")
     show.add_argument("operation", metavar="OPERATION", help="Coder's operation ID, such as build-info")
-    show.add_argument("--as", dest="caller", choices=tools.CALLERS, default="owner",
+    show.add_argument("--as", dest="caller", choices=CALLERS, default="owner",
                       help="who calls: the first owner's token, the first non-owner's token, or no token"
                            " (default: owner)")
     show.add_argument("--seed", type=int, default=None, help="seed for generated values (default: the scenario's own)")
@@ -279,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
             return serve(args)
         if args.command == "openapi":
             return print_openapi(args)
+        # validate and show load every schema, which serve skips when its scenario is in the render cache.
+        from coder_mock import tools
+
         if args.command == "validate":
             logging.basicConfig(stream=sys.stderr, level=logging.ERROR)
             return tools.validate(args.dirs, args.scenarios_dir, args.fixtures_dir)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from coder_mock.schemas.general import EXPERIMENTS_KNOWN
+from coder_mock.schemas.constants import EXPERIMENTS_KNOWN
 
 PROFILES = ("wire", "reference")
 

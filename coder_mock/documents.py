@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import yaml
-from marshmallow import Schema, ValidationError
 
 from coder_mock import yamlsource
-from coder_mock.schemas.fields import written
+
+if TYPE_CHECKING:
+    from marshmallow import Schema
 
 DOCUMENT_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -99,6 +100,8 @@ Locate = Callable[[list[Any]], str]
 
 def error_lines(shown: str | Locate, messages: Any, document: Any, path: list[Any] | None = None) -> list[str]:
     """Flatten marshmallow's nested messages into `FILE: KEY.PATH: message` lines."""
+    from coder_mock.schemas.fields import written
+
     path = path or []
     if isinstance(messages, dict):
         lines = []
@@ -121,6 +124,8 @@ def error_lines(shown: str | Locate, messages: Any, document: Any, path: list[An
 
 def load_with(schema: Schema, document: Any, path: Path, partial: bool = True, locate: Locate | None = None) -> Any:
     """Validate `document` with `schema`, or raise FileProblem naming `path` (or what `locate` names)."""
+    from marshmallow import ValidationError
+
     if document is None:
         document = {}
     try:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from flask import Response, current_app, g, request
 
-from coder_mock.schemas.faults import ALL, DEFAULT_DRIP_BYTES, DEFAULT_DRIP_INTERVAL_NS
+from coder_mock.schemas.constants import ALL, DEFAULT_DRIP_BYTES, DEFAULT_DRIP_INTERVAL_NS
 
 if TYPE_CHECKING:
     from coder_mock.rendering import Rendered, Reply

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from marshmallow import fields as mm_fields
-
-from coder_mock.schemas import fields
+if TYPE_CHECKING:
+    from marshmallow import fields as mm_fields
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _UNIT_NANOS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
@@ -50,6 +49,9 @@ def parse_default(kind: str, text: str) -> Any:
 
 def zero_value(field: mm_fields.Field) -> Any:
     """Return the JSON form of Go's zero value for `field`'s type."""
+    # Imported here because parse_duration and parse_default run without marshmallow.
+    from coder_mock.schemas import fields
+
     if isinstance(field, fields.Bool):
         return False
     if isinstance(field, (fields.Int, fields.Duration)):

@@ -1,7 +1,8 @@
 """An on-disk cache of rendered scenarios, so that a restart skips validation and rendering.
 
-Rendering a scenario needs Faker, the option table and every schema, which
-costs more than the rest of the start-up together. A cache entry contains the
+Rendering a scenario needs every schema (marshmallow), the option table and,
+for some generated values, Faker. Together they cost more than the rest of
+the start-up. A cache entry contains the
 validated inputs and the rendering of one scenario at one seed and profile,
 and the files it was built from with the SHA-256 of their bytes. An entry is
 used only when every one of those files still has the same bytes, every
@@ -49,7 +50,7 @@ LIBRARIES = ("faker", "marshmallow", "yaml")
 ALLOWED_CLASSES = {
     ("coder_mock.rendering", "Rendered"),
     ("coder_mock.rendering", "Reply"),
-    ("coder_mock.schemas.fields", "GoTime"),
+    ("coder_mock.gotime", "GoTime"),
     ("coder_mock.world", "Inputs"),
     ("coder_mock.world", "UserRecord"),
     ("coder_mock.world", "World"),

@@ -15,14 +15,6 @@ from coder_mock import gojson
 from coder_mock.differences import ReferenceContext, reference_transforms
 from coder_mock.faults import FaultRule, build_rules
 from coder_mock.options import GROUPS, OPTIONS, OPTIONS_BY_NAME, SECRET_PATHS, ServerOption
-from coder_mock.schemas.deployment_values import DeploymentValues
-from coder_mock.schemas.general import (
-    BuildInfoResponse,
-    DeploymentStats,
-    SSHConfigResponse,
-    TokenConfig,
-    UpdateCheckResponse,
-)
 from coder_mock.wire import (
     FORBIDDEN,
     INTERNAL_ERROR,
@@ -35,6 +27,9 @@ from coder_mock.wire import (
     to_wire,
 )
 from coder_mock.world import MISSING, UserRecord, World, get_path, sends_hostname_suffix, set_path
+
+# The functions that render import the schemas, so that unpickling a Rendered
+# from the render cache does not import marshmallow.
 
 
 OVERRIDE_DEFAULTS: dict[int, dict[str, str]] = {
@@ -147,6 +142,8 @@ OPTION_FIELDS = {
 
 
 def render_options(world: World) -> list[dict[str, Any]]:
+    from coder_mock.schemas.deployment_values import DeploymentValues
+
     full = to_wire(DeploymentValues(), world.config, omit=False)
     options = []
     claimed: set[str] = set()
@@ -174,6 +171,8 @@ def show_every_option_field(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def render_ssh_config(world: World) -> dict[str, Any]:
+    from coder_mock.schemas.general import SSHConfigResponse
+
     body = to_wire(SSHConfigResponse(), world.ssh)
     if not sends_hostname_suffix(world.buildinfo["version"]):
         del body["hostname_suffix"]
@@ -181,11 +180,15 @@ def render_ssh_config(world: World) -> dict[str, Any]:
 
 
 def render_deployment_config(world: World) -> dict[str, Any]:
+    from coder_mock.schemas.deployment_values import DeploymentValues
+
     config = to_wire(DeploymentValues(), blank_secrets(world.config))
     return {"config": config, "options": render_options(world)}
 
 
 def reference_context(world: World) -> ReferenceContext:
+    from coder_mock.schemas.deployment_values import DeploymentValues
+
     return ReferenceContext(
         config=world.config,
         full_config=lambda: to_wire(DeploymentValues(), blank_secrets(world.config), omit=False, nil_as_empty=True),
@@ -213,6 +216,8 @@ def override_reply(override: dict[str, Any]) -> Reply:
 
 def render(world: World, profile: str = "wire") -> Rendered:
     """Render every reply of `world` as `profile` serves it."""
+    from coder_mock.schemas.general import BuildInfoResponse, DeploymentStats, TokenConfig, UpdateCheckResponse
+
     context = reference_context(world)
     bodies = {
         "api-root-handler": {"message": "👋"},

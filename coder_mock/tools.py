@@ -9,17 +9,21 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from flask.testing import FlaskClient
-from werkzeug.test import TestResponse
-
 from coder_mock.app import create_app
+from coder_mock.cli import CALLERS  # noqa: F401 - exported here as before
 from coder_mock.catalog import BUILTIN_ROOT, FIXTURE_SCHEMAS, Catalog, load_catalog
 from coder_mock.documents import DOCUMENT_SUFFIXES, FileProblem, display_path, load_with, read_document
 from coder_mock.schemas.scenario import OPERATIONS
 from coder_mock.store import Store
 from coder_mock.world import World
+
+if TYPE_CHECKING:
+    # Only `coder-mock show` needs the test client, and flask.testing adds to every start.
+    from flask.testing import FlaskClient
+    from werkzeug.test import TestResponse
 
 FIXTURE_KINDS_TEXT = ", ".join(FIXTURE_SCHEMAS)
 
@@ -38,7 +42,6 @@ REQUESTS: dict[str, tuple[str, str]] = {
 """The method and path `show` requests for each operation ID."""
 
 CSP_REPORT = b'{"csp-report":{"document-uri":"https://coder.example.com/","violated-directive":"script-src"}}'
-CALLERS = ("owner", "member", "none")
 
 
 def usage_error(message: str) -> int:

@@ -8,13 +8,16 @@ struct), map keys sorted, timestamps in RFC 3339 UTC.
 from __future__ import annotations
 
 import unicodedata
-from typing import Any
-
-from marshmallow import Schema
-from marshmallow import fields as mm_fields
+from typing import TYPE_CHECKING, Any
 
 from coder_mock.godefaults import zero_value
-from coder_mock.schemas import fields
+
+if TYPE_CHECKING:
+    from marshmallow import Schema
+    from marshmallow import fields as mm_fields
+
+# The functions that walk a schema import marshmallow and the field types
+# themselves, so that the messages here stay importable without them.
 
 SIGNED_OUT = "You are signed out or your session has expired. Please sign in again to continue."
 NO_TOKEN_DETAIL = 'Cookie "coder_session_token" or query parameter must be provided.'
@@ -52,6 +55,10 @@ def is_empty(value: Any) -> bool:
 
 
 def field_to_wire(schema_field: mm_fields.Field, value: Any, omit: bool, nil_as_empty: bool = False) -> Any:
+    from marshmallow import fields as mm_fields
+
+    from coder_mock.schemas import fields
+
     if isinstance(schema_field, fields.Nested):
         if value is None:
             return None
@@ -84,6 +91,8 @@ def to_wire(schema: Schema, data: dict[str, Any], omit: bool = True, nil_as_empt
     `omit=False` keeps empty fields, and `nil_as_empty` writes nil lists and
     maps as [] and {} instead of null, as the API reference shows them.
     """
+    from coder_mock.schemas import fields
+
     result: dict[str, Any] = {}
     for name, schema_field in schema.fields.items():
         value = data.get(name, zero_value(schema_field)) if isinstance(data, dict) else None

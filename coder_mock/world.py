@@ -11,19 +11,21 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Callable
-
-from marshmallow import Schema
-from marshmallow import fields as mm_fields
+import functools
+from typing import TYPE_CHECKING, Any, Callable
 
 from coder_mock import semver
 from coder_mock.documents import FileProblem
 from coder_mock.filling import GENERATORS, Filler
 from coder_mock.godefaults import parse_default, parse_duration, zero_value
 from coder_mock.options import OPTIONS
-from coder_mock.schemas.fields import GoTime, Nested, written
-from coder_mock.schemas.general import BuildInfoResponse, DeploymentStats, SSHConfigResponse
-from coder_mock.schemas.deployment_values import DeploymentValues
+from coder_mock.gotime import GoTime
+
+if TYPE_CHECKING:
+    from marshmallow import Schema
+
+# The schema modules are imported in the functions that build a world, so
+# that serving a world from the render cache does not import marshmallow.
 
 DEFAULT_TIME = "2025-04-17T12:00:00Z"
 RELEASE_URL = "https://github.com/coder/coder/releases/tag/{version}"
@@ -106,6 +108,8 @@ def set_path(data: dict[str, Any], path: str, value: Any) -> None:
 
 
 def settle(claims: list[Claim], produce: Callable[[], Any]) -> Any:
+    from coder_mock.schemas.fields import written
+
     """Return the value the claims agree on, or `produce()` when none gives one."""
     given = [claim for claim in claims if claim.value is not MISSING]
     for claim in given[1:]:
@@ -122,6 +126,8 @@ def settle(claims: list[Claim], produce: Callable[[], Any]) -> Any:
 
 def fill(schema: Schema, data: dict[str, Any], filler: Filler, path: str = "") -> dict[str, Any]:
     """Return `data` with every field of `schema` present, in the schema's order."""
+    from coder_mock.schemas.fields import Nested
+
     result: dict[str, Any] = {}
     for name, schema_field in schema.fields.items():
         field_path = f"{path}.{name}" if path else name
@@ -223,6 +229,8 @@ def settle_config(inputs: Inputs, build: dict[str, Any], filler: Filler) -> tupl
             given.add(path)
 
     apply_option_defaults(config, build["version"])
+    from coder_mock.schemas.deployment_values import DeploymentValues
+
     return fill(DeploymentValues(), config, filler, "config"), given
 
 
@@ -271,6 +279,8 @@ def build_stats(inputs: Inputs, config: dict[str, Any], time: GoTime, seed: int)
                 f" {next_update.rfc3339()}); coderd always has aggregated_from <= collected_at <= next_update_at."
             ]
         )
+    from coder_mock.schemas.general import DeploymentStats
+
     filled = fill(DeploymentStats(), stats, filler)
     filled.update(aggregated_from=aggregated, collected_at=collected, next_update_at=next_update)
     quiet_without_workspaces(filled, stats)
@@ -291,15 +301,19 @@ def quiet_without_workspaces(filled: dict[str, Any], given: dict[str, Any]) -> N
             filled["session_count"][key] = 0
 
 
-HOSTNAME_SUFFIX_SINCE = SSHConfigResponse().fields["hostname_suffix"].metadata["since"]
-"""The first release whose GET /deployment/ssh sends hostname_suffix."""
+@functools.cache
+def hostname_suffix_since() -> str:
+    """Return the first release whose GET /deployment/ssh sends hostname_suffix."""
+    from coder_mock.schemas.general import SSHConfigResponse
+
+    return SSHConfigResponse().fields["hostname_suffix"].metadata["since"]
 
 
 def sends_hostname_suffix(version: str) -> bool:
     """Return whether a server of `version` sends hostname_suffix; development builds are the newest."""
     if "-devel" in version:
         return True
-    return semver.is_current(version, HOSTNAME_SUFFIX_SINCE)
+    return semver.is_current(version, hostname_suffix_since())
 
 
 def read_experiments(raw: list[str], safe: list[str]) -> list[str]:
@@ -366,6 +380,8 @@ def build_world(inputs: Inputs, seed: int | None = None) -> World:
     """Settle and fill everything `inputs` describes; raise FileProblem on a contradiction."""
     scenario = inputs.scenario
     seed = scenario.get("seed", 0) if seed is None else seed
+    from coder_mock.schemas.general import BuildInfoResponse, SSHConfigResponse
+
     time = scenario.get("time") or GoTime.parse(DEFAULT_TIME)
     deployment = Filler(seed, "deployment")
 

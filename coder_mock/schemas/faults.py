@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 from marshmallow import ValidationError, validates_schema
 
+from coder_mock.schemas.constants import ALL, DEFAULT_DRIP_BYTES, DEFAULT_DRIP_INTERVAL_NS  # noqa: F401 - exported
 from coder_mock.godefaults import parse_duration
 from coder_mock.schemas.fields import (
     LIST_ERRORS,
@@ -25,15 +26,11 @@ from coder_mock.schemas.fields import (
     written,
 )
 
-ALL = "all"
 CONNECTION_FAULTS = ("reset", "empty", "truncate", "drip")
 """Kinds of broken connection: TCP reset, close before any byte, body cut short, body sent slowly."""
 
 MAX_DELAY_NS = 3_600_000_000_000
 """The maximum delay of a rule (1h), so that a wrong unit cannot park a server thread for days."""
-
-DEFAULT_DRIP_BYTES = 16
-DEFAULT_DRIP_INTERVAL_NS = 100_000_000
 
 
 class GoDuration(String):

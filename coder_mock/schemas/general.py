@@ -7,6 +7,7 @@ a fixture leaves out.
 
 from __future__ import annotations
 
+from coder_mock.schemas.constants import EXPERIMENTS_KNOWN  # noqa: F401 - exported
 from coder_mock.schemas.deployment_values import DeploymentValues
 from coder_mock.schemas.fields import (
     AnyMap,
@@ -26,16 +27,6 @@ from coder_mock.schemas.fields import (
     URL,
     UUID,
 )
-
-EXPERIMENTS_KNOWN = (
-    "example",
-    "auto-fill-parameters",
-    "notifications",
-    "workspace-usage",
-    "web-push",
-    "dynamic-parameters",
-)
-"""codersdk.Experiment values of Coder v2.21; servers may report other names."""
 
 
 class BuildInfoResponse(CoderSchema):

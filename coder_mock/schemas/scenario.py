@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 from marshmallow import ValidationError, validates_schema
 
+from coder_mock.schemas.constants import NAME_PATTERN  # noqa: F401 - exported
 from coder_mock.schemas.faults import FaultRule
 from coder_mock.schemas.fields import (
     Bool,
@@ -30,7 +31,6 @@ from coder_mock.schemas.fields import (
     written,
 )
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9]{10}-[A-Za-z0-9]{22}$")
 
 FIXTURE_KINDS = ("buildinfo", "deployment-config", "deployment-ssh", "deployment-stats")

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from coder_mock.auth import KEY_ID_LENGTH, SECRET_LENGTH
 from coder_mock.rendering import Rendered
-from coder_mock.schemas.fields import GoTime
+from coder_mock.gotime import GoTime
 from coder_mock.world import UserRecord
 
 SESSION_HEADER = "Coder-Mock-Session"
