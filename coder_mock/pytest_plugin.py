@@ -59,8 +59,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--coder-mock-fixtures-dir", action="append", default=[], metavar="DIR",
                     help="folder of your own fixtures, searched before the built-ins (repeatable)")
     group.addoption("--coder-mock-url", default=None, metavar="URL",
-                    help="use the coder-mock server running at URL, with one session per pytest process,"
-                         f" instead of starting one (default: the {URL_VARIABLE} environment variable)")
+                    help="use the coder-mock server running at URL, its root such as http://127.0.0.1:3000,"
+                         " with one session per pytest process, instead of starting one"
+                         f" (default: the {URL_VARIABLE} environment variable)")
 
 
 def shared_url(config: pytest.Config) -> str | None:
@@ -182,6 +183,9 @@ def coder_mock(coder_mock_server: "CoderMock", request: pytest.FixtureRequest) -
     problem = None
     session = coder_mock_server.session
     try:
+        # NOTE: nothing keeps the session alive while a test runs, because the admin API does not report
+        # the server's --session-idle, so a ping interval would be a guess. A test that outlasts it loses
+        # the session, and this reset replaces it.
         coder_mock_server.reset()
         if coder_mock_server.session != session:
             warn_session_renewed(request.config, coder_mock_server, session)

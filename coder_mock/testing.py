@@ -69,7 +69,7 @@ class CoderMockError(Exception):
 
 
 class JournalDisabled(CoderMockError):
-    """The server records no requests because its journal size is 0, so journal queries cannot be answered."""
+    """The server's request journal is off (size 0), so a journal query would wrongly report no requests."""
 
 
 class AdminRequestFailed(CoderMockError):
@@ -574,10 +574,10 @@ def track_connections(server: BaseWSGIServer) -> "weakref.WeakSet[socket.socket]
 
 
 def base_url(url: str) -> str:
-    """Return `url` without a trailing slash, or raise CoderMockError for a value that is not an HTTP base URL.
+    """Return the scheme and host of `url`, or raise CoderMockError for a value that is not an HTTP base URL.
 
-    A path other than "/" is rejected, because the admin API and Coder's API
-    are at /__admin and /api/v2 of the server's root.
+    A path other than "/", a query or a fragment is rejected, because the
+    admin API and Coder's API are at /__admin and /api/v2 of the server's root.
     """
     parsed = urllib.parse.urlsplit(url) if isinstance(url, str) else None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
@@ -906,11 +906,12 @@ class CoderMock:
         """Go back to the scenario, seed and profile of the start, and clear the journal.
 
         The start is the server's, or the session's for a CoderMock with a
-        session. The fault rules go back to the scenario's. When the server
-        ended this CoderMock's session, for example after it sat idle longer
-        than the server's --session-idle, this creates a new session with
-        the same choice, logs a warning, and `session`, `headers` and
-        `tokens` change to those of the new session.
+        session. The fault rules go back to the scenario's.
+
+        When the server ended this CoderMock's session, for example after it
+        sat idle longer than the server's --session-idle, this creates a new
+        session with the same choice and logs a warning. `session`, `headers`
+        and `tokens` then belong to the new session.
         """
         try:
             body = self.admin("POST", "/reset")
