@@ -6,7 +6,9 @@ The server starts on the first test that uses the fixture, once per session
 (once per worker process under pytest-xdist), and stops when the session ends.
 With --coder-mock-url (or CODER_MOCK_URL), the plugin starts no server: it
 creates one session per process on the server at that URL and ends it when
-the pytest session ends.
+the pytest session ends. When the server ends that session, for example after
+it sat idle longer than the server's --session-idle during a long test, the
+next test's reset creates a new one and the run shows one warning.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import urllib.parse
+import warnings
 from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
@@ -26,6 +29,12 @@ MARKER_OPTIONS = ("scenario", "seed", "profile")
 URL_VARIABLE = "CODER_MOCK_URL"
 # The base URL of the shared server from --coder-mock-url or CODER_MOCK_URL, or None to start a server.
 SHARED_URL = pytest.StashKey[str | None]()
+# Whether this run showed its warning about a session that the shared server ended.
+SESSION_RENEWAL_WARNED = pytest.StashKey[bool]()
+
+
+class SessionRenewedWarning(pytest.PytestWarning):
+    """The shared server ended the run's session, and the plugin created a new one."""
 
 
 def seed_option(text: str) -> int:
@@ -50,8 +59,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--coder-mock-fixtures-dir", action="append", default=[], metavar="DIR",
                     help="folder of your own fixtures, searched before the built-ins (repeatable)")
     group.addoption("--coder-mock-url", default=None, metavar="URL",
-                    help="use the coder-mock server running at URL, with one session per pytest process,"
-                         f" instead of starting one (default: the {URL_VARIABLE} environment variable)")
+                    help="use the coder-mock server running at URL, its root such as http://127.0.0.1:3000,"
+                         " with one session per pytest process, instead of starting one"
+                         f" (default: the {URL_VARIABLE} environment variable)")
 
 
 def shared_url(config: pytest.Config) -> str | None:
@@ -72,7 +82,11 @@ def shared_url(config: pytest.Config) -> str | None:
             raise pytest.UsageError(f"{option} applies to a server that the plugin starts, but {source} names a"
                                     f" running one: start that server with --{option.removeprefix('--coder-mock-')}"
                                     " instead.")
-    return f"{parsed.scheme}://{parsed.netloc}{parsed.path.rstrip('/')}"
+    root = f"{parsed.scheme}://{parsed.netloc}"
+    if parsed.path not in ("", "/") or parsed.query or parsed.fragment:
+        raise pytest.UsageError(f"invalid {source} {given!r}: give the server's base URL without a path, {root},"
+                                " because the plugin adds /api/v2 and /__admin itself.")
+    return root
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -167,8 +181,14 @@ def coder_mock(coder_mock_server: "CoderMock", request: pytest.FixtureRequest) -
 
     choice = marker_choice(request.node)
     problem = None
+    session = coder_mock_server.session
     try:
+        # NOTE: nothing keeps the session alive while a test runs, because the admin API does not report
+        # the server's --session-idle, so a ping interval would be a guess. A test that outlasts it loses
+        # the session, and this reset replaces it.
         coder_mock_server.reset()
+        if coder_mock_server.session != session:
+            warn_session_renewed(request.config, coder_mock_server, session)
         if choice is not None:
             coder_mock_server.switch(**choice)
             # The switch itself is an admin request in the journal, so the test starts from an empty one.
@@ -178,3 +198,14 @@ def coder_mock(coder_mock_server: "CoderMock", request: pytest.FixtureRequest) -
     if problem is not None:
         pytest.fail(f"coder-mock could not be prepared for this test: {problem}", pytrace=False)
     return coder_mock_server
+
+
+def warn_session_renewed(config: pytest.Config, mock: "CoderMock", ended: str | None) -> None:
+    """Warn on the first renewal of the run's session; CoderMock.reset logs every renewal."""
+    if config.stash.get(SESSION_RENEWAL_WARNED, False):
+        return
+    config.stash[SESSION_RENEWAL_WARNED] = True
+    warnings.warn(SessionRenewedWarning(
+        f"coder-mock session {ended} on {mock.url} was ended by the server, probably because it sat idle longer"
+        f" than the server's --session-idle, so session {mock.session} replaces it from this test on; start the"
+        " server with a larger --session-idle to keep one session for the whole run."))

@@ -25,6 +25,7 @@ import datetime as dt
 import difflib
 import functools
 import json
+import logging
 import socket
 import threading
 import urllib.error
@@ -48,6 +49,8 @@ from coder_mock.server import ListenError, create_server, listen
 from coder_mock.state.sessions import SESSION_HEADER
 from coder_mock.store import Store
 
+log = logging.getLogger("coder_mock.testing")
+
 ADMIN_PREFIX = "/__admin"
 REQUEST_TIMEOUT_SECONDS = 10.0
 # How often the serving thread checks for a stop request, so stop() returns within about this long.
@@ -63,6 +66,10 @@ PathList = Sequence[str | Path]
 
 class CoderMockError(Exception):
     """coder-mock cannot start, cannot be reached, or was given an invalid value; the message names the fix."""
+
+
+class JournalDisabled(CoderMockError):
+    """The server's request journal is off (size 0), so a journal query would wrongly report no requests."""
 
 
 class AdminRequestFailed(CoderMockError):
@@ -294,7 +301,14 @@ class Journal:
         # Without admin entries, the limit is applied here so the dropped entries do not use it up.
         if limit is not None and keep_admin:
             query["limit"] = str(limit)
-        entries = self.mock.admin("GET", "/requests", query=query)["requests"]
+        listed = self.mock.admin("GET", "/requests", query=query)
+        if listed["size"] == 0:
+            # An empty list would read as "no request came", which is false when nothing is recorded.
+            raise JournalDisabled(f"the request journal of the coder-mock server at {self.mock.url} is off"
+                                  " (GET /__admin/requests reports size 0, as after `coder-mock serve"
+                                  " --journal-size 0`), so it recorded no requests: restart that server with"
+                                  " a positive --journal-size, such as 1000, the default.")
+        entries = listed["requests"]
         if not keep_admin:
             entries = [entry for entry in entries if not is_admin_path(entry["path"])]
             if limit is not None:
@@ -302,7 +316,10 @@ class Journal:
         return entries
 
     def count(self, **filters: Any) -> int:
-        """Return how many entries match the filters, which are those of a journal query."""
+        """Return how many entries match the filters, which are those of a journal query.
+
+        Like a query, it raises JournalDisabled when the server's journal is off.
+        """
         return len(self(**filters))
 
     def clear(self) -> int:
@@ -557,11 +574,19 @@ def track_connections(server: BaseWSGIServer) -> "weakref.WeakSet[socket.socket]
 
 
 def base_url(url: str) -> str:
-    """Return `url` without a trailing slash, or raise CoderMockError for a value that is not an HTTP base URL."""
+    """Return the scheme and host of `url`, or raise CoderMockError for a value that is not an HTTP base URL.
+
+    A path other than "/", a query or a fragment is rejected, because the
+    admin API and Coder's API are at /__admin and /api/v2 of the server's root.
+    """
     parsed = urllib.parse.urlsplit(url) if isinstance(url, str) else None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise CoderMockError(f"invalid url {url!r}: give the server's base URL, such as http://127.0.0.1:3000.")
-    return f"{parsed.scheme}://{parsed.netloc}{parsed.path.rstrip('/')}"
+    root = f"{parsed.scheme}://{parsed.netloc}"
+    if parsed.path not in ("", "/") or parsed.query or parsed.fragment:
+        raise CoderMockError(f"invalid url {url!r}: give the server's base URL without a path, {root}, because"
+                             " CoderMock adds /api/v2 and /__admin itself.")
+    return root
 
 
 class CoderMock:
@@ -882,10 +907,46 @@ class CoderMock:
 
         The start is the server's, or the session's for a CoderMock with a
         session. The fault rules go back to the scenario's.
+
+        When the server ended this CoderMock's session, for example after it
+        sat idle longer than the server's --session-idle, this creates a new
+        session with the same choice and logs a warning. `session`, `headers`
+        and `tokens` then belong to the new session.
         """
-        body = self.admin("POST", "/reset")
+        try:
+            body = self.admin("POST", "/reset")
+        except AdminRequestFailed as error:
+            if not self.session_gone(error):
+                raise
+            ended = self._session
+            self.renew_session()
+            log.warning("coder-mock session %s on %s was ended by the server, so session %s replaces it",
+                        ended, self.url, self._session)
+            # Reset as usual, so the new session's journal is empty like that of a reset one.
+            body = self.admin("POST", "/reset")
         self.journal.clear()
         return Scenario.from_json(body)
+
+    def session_gone(self, error: AdminRequestFailed) -> bool:
+        """Return whether `error` is the server's 404 for this CoderMock's own session id."""
+        if self._session is None or error.status != 404 or not isinstance(error.body, dict):
+            return False
+        # Both 404s for a session, that of the request's header and that of the admin API, quote its id.
+        return json.dumps(self._session) in str(error.body.get("message", ""))
+
+    def renew_session(self) -> None:
+        """Replace this CoderMock's session, which the server ended, with a new one of the same choice.
+
+        On failure, this raises and keeps the ended session's id, so later
+        admin requests fail instead of acting on the server's global scope.
+        """
+        ended = self._session
+        self._session = None
+        try:
+            self.open_session()
+        except BaseException:
+            self._session = ended
+            raise
 
     @property
     def tokens(self) -> Tokens:

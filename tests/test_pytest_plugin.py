@@ -557,6 +557,12 @@ def test_unknown_scenario_on_shared_server_errors(pytester: pytest.Pytester, sha
     (["--coder-mock-fixtures-dir", "mine"], "http://127.0.0.1:3000",
      "ERROR: --coder-mock-fixtures-dir applies to a server that the plugin starts, but CODER_MOCK_URL names a"
      " running one: start that server with --fixtures-dir instead."),
+    (["--coder-mock-url", "http://127.0.0.1:3101/api/v2"], None,
+     "ERROR: invalid --coder-mock-url 'http://127.0.0.1:3101/api/v2': give the server's base URL without a path,"
+     " http://127.0.0.1:3101, because the plugin adds /api/v2 and /__admin itself."),
+    ([], "http://127.0.0.1:3101/__admin",
+     "ERROR: invalid CODER_MOCK_URL 'http://127.0.0.1:3101/__admin': give the server's base URL without a path,"
+     " http://127.0.0.1:3101, because the plugin adds /api/v2 and /__admin itself."),
 ])
 def test_invalid_url_usage_errors(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
                                   arguments: list[str], variable: str | None, message: str) -> None:
@@ -604,6 +610,10 @@ def test_server_gone_at_session_end_errors(pytester: pytest.Pytester, serve) -> 
                     socket.create_connection(("127.0.0.1", {server.port}), timeout=2).close()
                 except ConnectionRefusedError:
                     break
+                except (ConnectionResetError, ConnectionAbortedError):
+                    # A connection still queued when the server closed its socket is reset, not refused,
+                    # so poll again until a new connection is refused.
+                    pass
                 assert time.monotonic() < deadline, "the server still accepts connections after 30 s"
                 time.sleep(0.02)
     """)
@@ -618,3 +628,50 @@ def test_server_gone_at_session_end_errors(pytester: pytest.Pytester, serve) -> 
         f"coder-mock session {session} on {url} could not be ended: cannot reach coder-mock at {url}:"
         " [Errno 111] Connection refused; check that the server is running at that URL.",
     ])
+
+
+def test_idle_session_renewed_with_warning(pytester: pytest.Pytester, serve) -> None:  # noqa: F811
+    server: ServeProcess = serve("--session-idle", "3")
+    url = f"http://127.0.0.1:{server.port}"
+    pytester.makepyfile(test_idle=f"""
+        import json
+        import time
+        import urllib.request
+        from pathlib import Path
+
+        def listed_sessions():
+            with urllib.request.urlopen("{url}/__admin/sessions", timeout=10) as response:
+                return [session["id"] for session in json.load(response)["sessions"]]
+
+        def test_outlasts_session(coder_mock):
+            Path(__file__).with_name("ended.txt").write_text(coder_mock.session)
+            coder_mock.switch("outdated")
+            # The listing ends the sessions idle longer than --session-idle.
+            deadline = time.monotonic() + 60
+            while coder_mock.session in listed_sessions():
+                assert time.monotonic() < deadline, "the session was not ended within 60 s"
+                time.sleep(0.2)
+
+        def test_runs_in_new_session(coder_mock):
+            Path(__file__).with_name("renewed.txt").write_text(coder_mock.session)
+            assert coder_mock.journal.count(include_admin=True) == 0
+            assert coder_mock.scenario.name == "default"
+            request = urllib.request.Request(coder_mock.url + "/api/v2/buildinfo", headers=coder_mock.headers)
+            urllib.request.urlopen(request, timeout=10).close()
+            coder_mock.assert_called("GET", "/api/v2/buildinfo", times=1)
+    """)
+
+    result = pytester.runpytest_subprocess("--coder-mock-url", url)
+
+    result.assert_outcomes(passed=2, warnings=1)
+    ended = (pytester.path / "ended.txt").read_text()
+    renewed = (pytester.path / "renewed.txt").read_text()
+    assert renewed != ended
+    result.stdout.fnmatch_lines([
+        "*_idle.py::test_runs_in_new_session",
+        f"  *SessionRenewedWarning: coder-mock session {ended} on {url} was ended by the server, probably because"
+        f" it sat idle longer than the server's --session-idle, so session {renewed} replaces it from this test"
+        " on; start the server with a larger --session-idle to keep one session for the whole run.",
+    ], consecutive=True)
+    # The run ended the new session when it finished.
+    assert server.json("GET", "/__admin/sessions") == {"sessions": []}

@@ -15,8 +15,9 @@ from typing import Any, Iterator
 
 import pytest
 
-from coder_mock.testing import AdminRequestFailed, CoderMock, CoderMockError, Tokens, Token
+from coder_mock.testing import AdminRequestFailed, CoderMock, CoderMockError, JournalDisabled, Tokens, Token
 from conftest import BUILTIN_SCENARIOS, EXPIRED_TOKEN, MEMBER_TOKEN, OWNER_TOKEN
+from state_helpers import ServeProcess, serve  # noqa: F401 (pytest fixture)
 
 AVAILABLE = ", ".join(BUILTIN_SCENARIOS)
 TEAM_SCENARIO = """\
@@ -813,12 +814,72 @@ def test_own_server_with_session() -> None:
     ({"session": "yes"}, "invalid session 'yes': give True for a session of its own, or False."),
     ({"url": "localhost:3000"}, "invalid url 'localhost:3000': give the server's base URL, such as"
                                 " http://127.0.0.1:3000."),
+    ({"url": "http://127.0.0.1:3101/api/v2"}, "invalid url 'http://127.0.0.1:3101/api/v2': give the server's"
+                                              " base URL without a path, http://127.0.0.1:3101, because"
+                                              " CoderMock adds /api/v2 and /__admin itself."),
+    ({"url": "http://127.0.0.1:3101/__admin/"}, "invalid url 'http://127.0.0.1:3101/__admin/': give the server's"
+                                                " base URL without a path, http://127.0.0.1:3101, because"
+                                                " CoderMock adds /api/v2 and /__admin itself."),
+    ({"url": "http://127.0.0.1:3101?x=1"}, "invalid url 'http://127.0.0.1:3101?x=1': give the server's base URL"
+                                           " without a path, http://127.0.0.1:3101, because CoderMock adds"
+                                           " /api/v2 and /__admin itself."),
 ])
 def test_attached_invalid_options_raise(arguments: dict[str, Any], message: str) -> None:
     arguments = {"url": "http://127.0.0.1:9", **arguments}
     with pytest.raises(CoderMockError) as raised:
         CoderMock(**arguments)
     assert str(raised.value) == message
+
+
+def test_attach_root_path_accepted(mock: CoderMock) -> None:
+    attached = CoderMock.attach(mock.url + "/")
+
+    assert attached.url == mock.url
+    assert attached.scenario.name == "default"
+
+
+def test_reset_renews_ended_session(mock: CoderMock, caplog: pytest.LogCaptureFixture) -> None:
+    attached = CoderMock.attach(mock.url, session=True, scenario="dev-build", seed=7)
+    try:
+        ended = attached.session
+        attached.switch("outdated")
+        mock.admin("DELETE", f"/sessions/{ended}")
+
+        with caplog.at_level("WARNING", logger="coder_mock.testing"):
+            reset = attached.reset()
+
+        renewed = attached.session
+        assert renewed is not None
+        assert renewed != ended
+        assert (reset.name, reset.seed) == ("dev-build", 7)
+        assert attached.headers == {"Coder-Mock-Session": renewed}
+        assert [listed["id"] for listed in listed_sessions(mock)] == [renewed]
+        assert attached.journal.count(include_admin=True) == 0
+        assert send_with("GET", mock.url + "/api/v2/buildinfo", attached.headers)[1]["version"] == DEV_BUILD_VERSION
+        assert [record.getMessage() for record in caplog.records] == [
+            f"coder-mock session {ended} on {mock.url} was ended by the server, so session {renewed} replaces it"]
+    finally:
+        attached.stop()
+    assert listed_sessions(mock) == []
+
+
+def test_failed_renewal_keeps_ended_session(mock: CoderMock) -> None:
+    attached = CoderMock.attach(mock.url, session=True)
+    ended = attached.session
+    mock.admin("DELETE", f"/sessions/{ended}")
+    # A scenario that the server lacks makes the new session fail, so the ended one stays named.
+    attached.scenario_name = "nope"
+
+    with pytest.raises(AdminRequestFailed) as raised:
+        attached.reset()
+
+    assert str(raised.value) == (f'POST /__admin/sessions failed with status 404: Scenario "nope" not found.'
+                                 f" Available: {AVAILABLE}.")
+    assert attached.session == ended
+    assert listed_sessions(mock) == []
+    assert mock.scenario.name == "default"
+    attached.stop()
+    assert not attached.running
 
 
 def test_session_on_unreachable_server_raises() -> None:
@@ -847,6 +908,35 @@ def test_stop_after_server_gone_raises() -> None:
                                  " check that the server is running at that URL.")
     assert not attached.running
     assert attached.session is None
+
+
+# --- A server with its journal off ---------------------------------------------------------------
+
+
+def test_journal_off_raises(serve) -> None:  # noqa: F811
+    server: ServeProcess = serve("--journal-size", "0")
+    url = f"http://127.0.0.1:{server.port}"
+    message = (f"the request journal of the coder-mock server at {url} is off (GET /__admin/requests reports"
+               " size 0, as after `coder-mock serve --journal-size 0`), so it recorded no requests: restart that"
+               " server with a positive --journal-size, such as 1000, the default.")
+    attached = CoderMock.attach(url, session=True)
+    try:
+        assert send_with("GET", url + "/api/v2/buildinfo", attached.headers)[0] == 200
+
+        with pytest.raises(JournalDisabled) as from_assert:
+            attached.assert_called("GET", "/api/v2/buildinfo", times=1)
+        with pytest.raises(JournalDisabled) as from_query:
+            attached.journal()
+        with pytest.raises(JournalDisabled) as from_count:
+            attached.journal.count(method="GET")
+
+        assert str(from_assert.value) == message
+        assert str(from_query.value) == message
+        assert str(from_count.value) == message
+        # Resetting needs no recorded requests, so it still works.
+        assert attached.reset().name == "default"
+    finally:
+        attached.stop()
 
 
 # --- Faults ---------------------------------------------------------------------------------------
