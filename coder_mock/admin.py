@@ -116,6 +116,12 @@ def read_selection(key: str) -> tuple[str, int | None, str | None] | Response:
                        detail=f'Send {{"{key}": "<scenario>", "seed": <optional integer>}}.')
     if not isinstance(body, dict):
         return problem(400, f'Request body must be a JSON object such as {{"{key}": "outdated"}}.')
+    allowed = (key, "seed", "profile")
+    unknown = [member for member in body if member not in allowed]
+    if unknown:
+        # The same wording as PUT /__admin/faults, which rejects unknown keys through its schema.
+        return problem(400, f"{unknown[0]}: unknown key {json.dumps(unknown[0])}: remove it;"
+                            f" the keys allowed here are {', '.join(allowed)}.")
 
     name = body.get(key)
     seed = body.get("seed")
