@@ -80,17 +80,23 @@ def health() -> Response:
 def scenarios() -> Response:
     state = store()
     active = g.rendered.name
+    catalog = state.catalog
+    # Reading a description loads a scenario whose file cannot be parsed, which rejects it,
+    # so the descriptions are read before the rejected names are left out.
+    entries = [catalog.entries[name] for name in catalog.names()]
+    descriptions = {entry.name: entry.description for entry in entries}
     listed = [
         {
             "name": entry.name,
-            "description": entry.description,
+            "description": descriptions[entry.name],
             "active": entry.name == active,
             "builtin": entry.builtin,
             "source": entry.source,
         }
-        for entry in (state.catalog.entries[name] for name in state.catalog.names())
+        for entry in entries
+        if entry.name not in catalog.rejected
     ]
-    rejected = [{"name": name, "problems": lines} for name, lines in sorted(state.catalog.rejected.items())]
+    rejected = [{"name": name, "problems": lines} for name, lines in sorted(catalog.rejected.items())]
     return answer(200, {"scenarios": listed, "rejected": rejected})
 
 
