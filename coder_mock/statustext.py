@@ -1,7 +1,8 @@
 """Reason phrases for HTTP status codes, as Go's net/http writes them.
 
 coderd is served by Go's net/http, whose table (`http.StatusText` in
-net/http/status.go, Go 1.21) differs from Python's `http.HTTPStatus` phrases:
+src/net/http/status.go of Go's repository, the version with 103 and 425)
+differs from Python's `http.HTTPStatus` phrases:
 Go keeps older RFC texts such as "Request Entity Too Large" and has
 "I'm a teapot". For a code without a text, Go's server writes
 "status code <code>" in the status line.

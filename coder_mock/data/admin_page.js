@@ -5,8 +5,8 @@
 (() => {
   const POLL_INTERVAL_MS = 3000;
   const REQUEST_LIMIT = 20;
-  // A reload under --watch adds no journal entry, so every this many polls the whole state,
-  // the scenario list included, is read again whatever the journal shows.
+  // A reload under --watch adds no journal entry, so after this many polls without a full read
+  // the page reads the whole state, scenario list included, whatever the journal shows.
   const FULL_REFRESH_POLLS = 10;
 
   const element = (id) => document.getElementById(id);
