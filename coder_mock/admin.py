@@ -79,17 +79,23 @@ def health() -> Response:
 def scenarios() -> Response:
     state = store()
     active = g.rendered.name
+    catalog = state.catalog
+    # Reading a description loads a scenario whose file cannot be parsed, which rejects it,
+    # so the descriptions are read before the rejected names are left out.
+    entries = [catalog.entries[name] for name in catalog.names()]
+    descriptions = {entry.name: entry.description for entry in entries}
     listed = [
         {
             "name": entry.name,
-            "description": entry.description,
+            "description": descriptions[entry.name],
             "active": entry.name == active,
             "builtin": entry.builtin,
             "source": entry.source,
         }
-        for entry in (state.catalog.entries[name] for name in state.catalog.names())
+        for entry in entries
+        if entry.name not in catalog.rejected
     ]
-    rejected = [{"name": name, "problems": lines} for name, lines in sorted(state.catalog.rejected.items())]
+    rejected = [{"name": name, "problems": lines} for name, lines in sorted(catalog.rejected.items())]
     return answer(200, {"scenarios": listed, "rejected": rejected})
 
 
@@ -115,6 +121,12 @@ def read_selection(key: str) -> tuple[str, int | None, str | None] | Response:
                        detail=f'Send {{"{key}": "<scenario>", "seed": <optional integer>}}.')
     if not isinstance(body, dict):
         return problem(400, f'Request body must be a JSON object such as {{"{key}": "outdated"}}.')
+    allowed = (key, "seed", "profile")
+    unknown = [member for member in body if member not in allowed]
+    if unknown:
+        # The same wording as PUT /__admin/faults, which rejects unknown keys through its schema.
+        return problem(400, f"{unknown[0]}: unknown key {json.dumps(unknown[0])}: remove it;"
+                            f" the keys allowed here are {', '.join(allowed)}.")
 
     name = body.get(key)
     seed = body.get("seed")

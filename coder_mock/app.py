@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-from http import HTTPStatus
 from typing import Any, Callable, Iterable
 
 from flask import Flask, Response, g, request
@@ -21,6 +20,7 @@ from coder_mock import admin, admin_faults, admin_page, cors, fastpath, gojson, 
 from coder_mock.api import general
 from coder_mock.rendering import Rendered
 from coder_mock.auth import first_header_value, session_token
+from coder_mock.statustext import status_line
 from coder_mock.state.sessions import SESSION_HEADER, unknown_session_body
 from coder_mock.store import Store, UnknownSession
 from coder_mock.wire import INTERNAL_ERROR, ROUTE_NOT_FOUND, error_body
@@ -50,13 +50,6 @@ class CollapseSlashes:
         if "//" in path:
             environ["PATH_INFO"] = _SLASHES.sub("/", path)
         return self.app(environ, start_response)
-
-
-def status_line(code: int) -> str:
-    try:
-        return f"{code} {HTTPStatus(code).phrase}"
-    except ValueError:
-        return str(code)
 
 
 def is_api(path: str) -> bool:

@@ -333,8 +333,9 @@ class Catalog:
         """Return the description that `entry`'s own file gives, loading the scenario only when that fails.
 
         A scenario's description never comes from the scenario it extends, so one file is enough.
-        NOTE: a listing that reads a broken scenario's description this way
-        shows it once with an empty description, and as rejected from then on.
+        Reading the description of a file that cannot be parsed rejects the
+        scenario, so a listing reads descriptions before it leaves out the
+        rejected names, as GET /__admin/scenarios does.
         """
         try:
             document = read_document(entry.path)

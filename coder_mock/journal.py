@@ -21,6 +21,10 @@ from coder_mock.state import JournalStorage, MemoryJournalStorage
 DEFAULT_SIZE = 1000
 BODY_LIMIT = 8192
 """Bytes of each request body that an entry keeps."""
+HEADERS_LIMIT = 16384
+"""Characters of header names and values that an entry keeps, counted over all headers."""
+QUERY_LIMIT = 8192
+"""Characters of query parameter names and values that an entry keeps, counted over all parameters."""
 
 REDACTED = "[REDACTED]"
 SECRET_HEADERS = frozenset({"coder-session-token", "authorization", "proxy-authorization", "cookie"})
@@ -98,6 +102,47 @@ def redact_query(query: Mapping[str, list[str]]) -> dict[str, list[str]]:
             for name, values in query.items()}
 
 
+def cap_headers(headers: Mapping[str, str] | Any, limit: int = HEADERS_LIMIT) -> tuple[dict[str, str], bool]:
+    """Redact headers and keep them in order up to `limit` characters; return them and whether any were cut.
+
+    The header that crosses the limit keeps the start of its value and later
+    headers are dropped, so one request cannot grow an entry past the limit.
+    """
+    kept: dict[str, str] = {}
+    room = limit
+    for name, value in headers.items():
+        value = redact_header(name, value)
+        if len(name) + len(value) > room:
+            if len(name) < room:
+                kept[name] = value[:room - len(name)]
+            return kept, True
+        kept[name] = value
+        room -= len(name) + len(value)
+    return kept, False
+
+
+def cap_query(query: Mapping[str, list[str]], limit: int = QUERY_LIMIT) -> tuple[dict[str, list[str]], bool]:
+    """Redact query parameters and keep them in order up to `limit` characters; return them and whether any were cut.
+
+    The value that crosses the limit keeps its start, and later values and
+    parameters are dropped.
+    """
+    kept: dict[str, list[str]] = {}
+    room = limit
+    for name, values in redact_query(query).items():
+        if len(name) > room:
+            return kept, True
+        room -= len(name)
+        kept[name] = []
+        for value in values:
+            if len(value) > room:
+                kept[name].append(value[:room])
+                return kept, True
+            kept[name].append(value)
+            room -= len(value)
+    return kept, False
+
+
 def microseconds(moment: dt.datetime) -> int:
     """Return an aware datetime as whole microseconds since the Unix epoch, the precision of entry times."""
     return (moment - _EPOCH) // _MICROSECOND
@@ -115,19 +160,26 @@ def new_entry(*, method: str, path: str, query: Mapping[str, list[str]], headers
 
     The body contains the bytes the app read, so it is empty for a handler that
     ignores the body. `body_truncated` is true when the request declared or
-    sent more bytes than the entry keeps. `fault` describes the fault rule
+    sent more bytes than the entry keeps. Headers and query parameters are
+    kept up to HEADERS_LIMIT and QUERY_LIMIT characters, and
+    `headers_truncated` and `query_truncated` are true when some were cut.
+    `time` is taken here, after the response is built. `fault` describes the fault rule
     applied to the request, such as "delay 250ms, reset", or is "".
     """
     now = dt.datetime.now(dt.timezone.utc)
     head = bytes(body.head) if body is not None else b""
     read = body.length if body is not None else 0
     truncated = read > len(head) or (content_length is not None and content_length > len(head))
+    kept_query, query_truncated = cap_query(query)
+    kept_headers, headers_truncated = cap_headers(headers)
     entry = {
         "time": format_time(now),
         "method": method,
         "path": path,
-        "query": redact_query(query),
-        "headers": {name: redact_header(name, value) for name, value in headers.items()},
+        "query": kept_query,
+        "query_truncated": query_truncated,
+        "headers": kept_headers,
+        "headers_truncated": headers_truncated,
         "body": head.decode("utf-8", "replace"),
         "body_truncated": truncated,
         "status": status,

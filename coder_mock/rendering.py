@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from typing import Any
 
 from coder_mock import gojson
 from coder_mock.differences import ReferenceContext, reference_transforms
 from coder_mock.faults import FaultRule, build_rules
 from coder_mock.options import GROUPS, OPTIONS, OPTIONS_BY_NAME, SECRET_PATHS, ServerOption
+from coder_mock.statustext import reason_phrase
 from coder_mock.wire import (
     FORBIDDEN,
     INTERNAL_ERROR,
@@ -39,7 +39,7 @@ OVERRIDE_DEFAULTS: dict[int, dict[str, str]] = {
     429: {"message": RATE_LIMIT_MESSAGE},
     500: {"message": INTERNAL_ERROR},
 }
-"""coderd's texts for the statuses an override may send; others use the HTTP reason phrase."""
+"""coderd's texts for the statuses an override may send; others use Go's reason phrase plus "."."""
 
 
 @dataclass(frozen=True)
@@ -208,7 +208,7 @@ def in_profile(operation_id: str, body: Any, profile: str, context: ReferenceCon
 def override_reply(override: dict[str, Any]) -> Reply:
     """Render a status override with coderd's own texts unless the scenario gives others."""
     status = override["status"]
-    default = OVERRIDE_DEFAULTS.get(status, {"message": HTTPStatus(status).phrase + "."})
+    default = OVERRIDE_DEFAULTS.get(status, {"message": reason_phrase(status) + "."})
     message = override.get("message", default["message"])
     detail = override.get("detail", default.get("detail", ""))
     return Reply(status, gojson.encode(error_body(message, detail)))

@@ -38,6 +38,7 @@ from coder_mock.http11 import (
     has_token,
     parse_header_fields,
 )
+from coder_mock.statustext import reason_phrase
 from coder_mock.wire import INTERNAL_ERROR, error_body
 
 log = logging.getLogger("coder_mock.server")
@@ -383,7 +384,7 @@ class QuietRequestHandler(WSGIRequestHandler):
         `message` and `explain` are accepted for http.server's signature but
         not sent, because coderd's envelope carries only the reason phrase here.
         """
-        phrase = HTTPStatus(code).phrase
+        phrase = reason_phrase(code)
         payload = gojson.encode(error_body(phrase + "."))
         self.close_connection = True
         self.write_response(code, phrase, self.envelope_headers(payload), payload)

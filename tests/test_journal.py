@@ -42,8 +42,8 @@ def test_entry_fields(client: FlaskClient) -> None:
     client.get("/api/v2/buildinfo?a=1&a=2&b=x", headers={"X-Trace": "abc"})
 
     [entry] = recorded(client)
-    assert list(entry) == ["time", "method", "path", "query", "headers", "body", "body_truncated", "status",
-                           "operation", "scenario", "session", "fault"]
+    assert list(entry) == ["time", "method", "path", "query", "query_truncated", "headers", "headers_truncated",
+                           "body", "body_truncated", "status", "operation", "scenario", "session", "fault"]
     assert TIME_PATTERN.match(entry["time"])
     assert entry["method"] == "GET"
     assert entry["path"] == "/api/v2/buildinfo"
@@ -51,6 +51,8 @@ def test_entry_fields(client: FlaskClient) -> None:
     assert entry["headers"]["X-Trace"] == "abc"
     assert entry["body"] == ""
     assert entry["body_truncated"] is False
+    assert entry["query_truncated"] is False
+    assert entry["headers_truncated"] is False
     assert entry["status"] == 200
     assert entry["operation"] == "build-info"
     assert entry["scenario"] == "default"

@@ -355,8 +355,8 @@ def test_journal_entry_fields(mock: CoderMock) -> None:
 
     entry, = mock.journal()
 
-    assert set(entry) == {"time", "method", "path", "query", "headers", "body", "body_truncated", "status",
-                          "operation", "scenario", "session", "fault"}
+    assert set(entry) == {"time", "method", "path", "query", "query_truncated", "headers", "headers_truncated", "body",
+                          "body_truncated", "status", "operation", "scenario", "session", "fault"}
     assert entry["headers"]["Coder-Session-Token"] == "[REDACTED]"
     assert entry["scenario"] == "default"
 

@@ -5,6 +5,9 @@
 (() => {
   const POLL_INTERVAL_MS = 3000;
   const REQUEST_LIMIT = 20;
+  // A reload under --watch adds no journal entry, so after this many polls without a full read
+  // the page reads the whole state, scenario list included, whatever the journal shows.
+  const FULL_REFRESH_POLLS = 10;
 
   const element = (id) => document.getElementById(id);
   // JSON of what each table shows, so that an unchanged table is not rebuilt
@@ -16,6 +19,7 @@
   let pollRunning = false;
   let pollAgain = false;
   let forceNextPoll = false;
+  let pollsSinceFullRefresh = 0;
 
   async function call(method, path, body) {
     const options = { method, cache: "no-store", headers: { Accept: "application/json" } };
@@ -188,18 +192,14 @@
 
   // --- Refreshing ----------------------------------------------------------------------
 
-  async function refreshState(withScenarios) {
-    const calls = [call("GET", "/__admin/scenario"), call("GET", "/__admin/sessions")];
-    if (withScenarios) {
-      calls.push(call("GET", "/__admin/scenarios"));
-    }
-    const [active, sessions, scenarios] = await Promise.all(calls);
-    if (scenarios) {
-      if (scenarios.ok) {
-        showScenarios(scenarios.data);
-      } else {
-        setMessage("connection", `Scenarios could not be read: ${errorText(scenarios)}`, true);
-      }
+  async function refreshState() {
+    const [active, sessions, scenarios] = await Promise.all([
+      call("GET", "/__admin/scenario"), call("GET", "/__admin/sessions"), call("GET", "/__admin/scenarios"),
+    ]);
+    if (scenarios.ok) {
+      showScenarios(scenarios.data);
+    } else {
+      setMessage("connection", `Scenarios could not be read: ${errorText(scenarios)}`, true);
     }
     if (active.ok) {
       showActive(active.data);
@@ -226,29 +226,24 @@
     return (entry.method === "GET" || entry.method === "HEAD") && String(entry.path).startsWith("/__admin");
   }
 
-  function isAdminChange(entry) {
-    return String(entry.path).startsWith("/__admin") && !isAdminRead(entry);
-  }
-
   // The journal shows what happened since the last poll, so the state is read again only
   // after a request that may have changed it. The page's own reads of the state are admin
   // reads, so they do not trigger more reads. Without a journal, the state is read on every poll.
+  // Each read of the state includes the scenario list, so a reload shows with the next read.
   async function pollOnce(forceState) {
     try {
       const requests = await call("GET", `/__admin/requests?limit=${REQUEST_LIMIT}`);
       let readState = forceState;
-      let readScenarios = forceState;
       if (requests.ok && requests.data) {
         const fresh = newEntries(Array.isArray(requests.data.requests) ? requests.data.requests : []);
         showRequests(requests.data);
         readState = readState || requests.data.size === 0 || fresh.some((entry) => !isAdminRead(entry));
-        readScenarios = readScenarios || fresh.some(isAdminChange);
       } else {
         setMessage("requests-summary", `Requests could not be read: ${errorText(requests)}`, true);
         readState = true;
       }
       if (readState) {
-        await refreshState(readScenarios);
+        await refreshState();
       }
       if (element("connection").classList.contains("status-error")) {
         setMessage("connection", "Connected again.", false);
@@ -270,8 +265,12 @@
     try {
       do {
         pollAgain = false;
-        const force = forceNextPoll;
+        pollsSinceFullRefresh += 1;
+        const force = forceNextPoll || pollsSinceFullRefresh >= FULL_REFRESH_POLLS;
         forceNextPoll = false;
+        if (force) {
+          pollsSinceFullRefresh = 0;
+        }
         await pollOnce(force);
       } while (pollAgain);
     } finally {
@@ -337,5 +336,7 @@
       poll(true);
     }
   });
+  // Coming back from an editor where a scenario file was saved shows the reloaded list at once.
+  window.addEventListener("focus", () => poll(true));
   poll(true);
 })();

@@ -99,7 +99,11 @@ class AdminJournalEntry(AdminSchema):
     path = String()
     # Each query parameter maps to the list of its values.
     query = AnyMap()
+    # True when the query parameters exceeded journal.QUERY_LIMIT characters, so later values are cut or missing.
+    query_truncated = Bool()
     headers = StringMap()
+    # True when the headers exceeded journal.HEADERS_LIMIT characters, so later headers are cut or missing.
+    headers_truncated = Bool()
     body = String()
     body_truncated = Bool()
     status = Int()
