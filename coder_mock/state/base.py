@@ -128,6 +128,9 @@ class StateBackend(ABC):
     shared: bool = True
     """False only for the in-process memory backend, whose one Store is the only writer."""
 
+    errors: tuple[type[Exception], ...] = ()
+    """The exceptions that the backend's client raises when the backend fails while servers run."""
+
     def __init__(self, spec: str) -> None:
         self.spec = spec
 

@@ -76,6 +76,8 @@ def _text(value: bytes | str) -> str:
 class RedisBackend(StateBackend):
     """State in the Redis database that `url` names (redis://HOST:PORT/DB or unix:///path/redis.sock)."""
 
+    errors = (redis.RedisError,)
+
     def __init__(self, url: str) -> None:
         super().__init__(url)
         try:

@@ -51,6 +51,8 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('version', '0');
 class SqliteBackend(StateBackend):
     """State in a SQLite file at `path`."""
 
+    errors = (sqlite3.Error,)
+
     def __init__(self, path: Path, spec: str) -> None:
         super().__init__(spec)
         self.path = path
