@@ -16,7 +16,7 @@ import logging
 import threading
 from typing import Any, Callable, Iterable
 
-from flask import Flask, Response, g
+from flask import Flask, Response, g, request
 
 from coder_mock import gojson
 from coder_mock.store import Store
@@ -64,7 +64,7 @@ class BackendMonitor:
 
 
 class BackendGuard:
-    """WSGI middleware that answers the envelope when the backend fails outside Flask's dispatch (the fast path)."""
+    """WSGI middleware that sends the envelope when the backend fails outside Flask's dispatch (the fast path)."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]], store: Store, monitor: BackendMonitor) -> None:
         self.app = app
@@ -106,14 +106,12 @@ class BackendGuard:
 
 
 def install(app: Flask, store: Store) -> None:
-    """Answer backend failures in Flask's views and hooks, and wrap `app`'s WSGI app in a BackendGuard."""
+    """Send the envelope for backend failures in Flask's views and hooks, and wrap `app`'s WSGI app in a BackendGuard."""
     if not store.state.errors:
         return
     monitor = BackendMonitor(store)
 
     def handle_failure(error: Exception) -> Response:
-        from flask import request
-
         monitor.failed(error)
         request.environ[ENVIRON_KEY] = True
         # The after_request hook reads these: it takes the build version from the scenario last read

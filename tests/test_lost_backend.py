@@ -38,7 +38,8 @@ def state_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [record for record in caplog.records if record.name == "coder_mock.state"]
 
 
-def check_failure(response, spec: str) -> None:
+def check_failure(response, spec: str) -> str:
+    """Check the 500 envelope of a failed backend and return its detail."""
     assert response.status_code == 500
     assert response.headers["Content-Type"] == "application/json; charset=utf-8"
     assert response.headers["X-Coder-Build-Version"] == DEFAULT_VERSION
