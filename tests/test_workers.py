@@ -24,6 +24,7 @@ from coder_mock.app import create_app
 from coder_mock.catalog import Catalog
 from coder_mock.cli import build_parser, build_store
 from coder_mock.documents import FileProblem
+from coder_mock.state import open_backend
 from coder_mock.store import Store
 from conftest import BUILTIN_SCENARIOS, OWNER_TOKEN
 from state_helpers import redis_server, redis_url  # noqa: F401 - fixtures
@@ -239,6 +240,19 @@ def test_sigint_to_idle_group_exits_without_kill(tmp_path: Path) -> None:
         os.killpg(served.process.pid, signal.SIGINT)
         assert served.process.wait(STOP_SECONDS) == 0
         assert "refused to gracefully stop" not in served.stderr()
+    finally:
+        served.kill()
+
+
+def test_start_line_names_joined_scenario(tmp_path: Path, catalog: Catalog) -> None:
+    # The state file already serves `outdated`, so the workers join it instead of serving --scenario.
+    spec = f"sqlite:{tmp_path / 'state.db'}"
+    Store(catalog, "outdated", state=open_backend(spec)).close()
+    served = Served(tmp_path, "--workers", "2", "--port", "0", "--quiet", "--state", spec)
+    try:
+        port = served.wait_for_port()
+        assert f"coder-mock serving scenario outdated at http://127.0.0.1:{port} with 2 workers and state {spec}\n" \
+            in served.stderr()
     finally:
         served.kill()
 
