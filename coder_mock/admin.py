@@ -153,6 +153,11 @@ def read_selection(key: str) -> tuple[str, int | None, str | None] | Response:
 
 
 def scenario_not_found(name: str) -> Response:
+    """Return the 404 for a scenario that cannot be served: unknown, or rejected with the first problem of its file."""
+    problems = store().catalog.rejected.get(name)
+    if problems:
+        return problem(404, f"Scenario {json.dumps(name)} was rejected because its files have problems; fix them"
+                            " (GET /__admin/scenarios and coder-mock validate list them all).", detail=problems[0])
     return problem(404, f"Scenario {json.dumps(name)} not found.", available=store().catalog.names())
 
 

@@ -17,6 +17,7 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from coder_mock import admin, admin_faults, admin_page, cors, fastpath, gojson, journal, openapi_route
+from coder_mock import lost_backend
 from coder_mock.api import general
 from coder_mock.rendering import Rendered
 from coder_mock.auth import first_header_value, session_token
@@ -202,7 +203,7 @@ def create_app(store: Store, quiet: bool = False, cors_origins: Iterable[str] = 
             # The path is logged without its query string, which may carry a session token.
             access_log.info("%s %s %d %s %.1fms", request.method, request.path, response.status_code,
                             g.get("operation", "-"), elapsed)
-        if store.journal.enabled and not is_journal_path(request.path):
+        if store.journal.enabled and not is_journal_path(request.path) and not g.get(lost_backend.G_FLAG):
             record_request(store, response)
         return response
 
@@ -210,4 +211,5 @@ def create_app(store: Store, quiet: bool = False, cors_origins: Iterable[str] = 
     served = fastpath.FastPath(store, app.wsgi_app, status_line, lambda: app.config["CODER_MOCK_QUIET"])
     app.wsgi_app = CollapseSlashes(served)  # type: ignore[method-assign]
     cors.install(app, cors_origins)
+    lost_backend.install(app, store)
     return app

@@ -106,8 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="reload scenario and fixture files when they change"
                             " (default: on when standard output is a terminal)")
     serve.add_argument("--workers", type=worker_count, default=None, metavar="N",
-                       help="serve with N worker processes under granian, each with its own scenario state and"
-                            " journal (default: one process on coder-mock's own Go-like HTTP server)")
+                       help="serve with N worker processes under granian that share one state backend (--state, by"
+                            " default a new SQLite file) (default: one process on coder-mock's own Go-like HTTP"
+                            " server)")
     add_folder_options(serve)
 
     scenarios = commands.add_parser("scenarios", help="list the scenarios and any that failed to load")

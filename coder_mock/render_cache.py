@@ -50,6 +50,7 @@ LIBRARIES = ("faker", "marshmallow", "yaml")
 ALLOWED_CLASSES = {
     ("coder_mock.rendering", "Rendered"),
     ("coder_mock.rendering", "Reply"),
+    ("coder_mock.faults", "FaultRule"),
     ("coder_mock.gotime", "GoTime"),
     ("coder_mock.world", "Inputs"),
     ("coder_mock.world", "UserRecord"),

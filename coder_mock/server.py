@@ -370,7 +370,8 @@ class QuietRequestHandler(WSGIRequestHandler):
         headers = [("Content-Type", JSON)]
         store = getattr(getattr(self.server, "app", None), "extensions", {}).get("coder_mock.store")
         if store is not None:
-            headers.append(("X-Coder-Build-Version", store.active.version))
+            # The scenario last read: this handler also answers when the state backend fails.
+            headers.append(("X-Coder-Build-Version", store.cached_active().version))
         headers.append(("X-Content-Type-Options", "nosniff"))
         cors = getattr(getattr(self.server, "app", None), "extensions", {}).get("coder_mock.cors")
         if cors is not None:

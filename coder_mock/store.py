@@ -155,6 +155,10 @@ class Store:
             self._tokens = {token: session_id for session_id, live in sessions.items() for token in live.record.tokens}
             self._version = snapshot.version
 
+    def cached_active(self) -> Rendered:
+        """Return the global live scenario as this process last read it, without reading the backend."""
+        return self.active
+
     def refresh(self) -> None:
         """Re-read the state when another process changed it since this one last read it."""
         if self.shared and self.state.version() != self._version:
@@ -438,3 +442,6 @@ class SharedStore(Store):
     @active.setter
     def active(self, rendered: Rendered) -> None:
         self._active = rendered
+
+    def cached_active(self) -> Rendered:
+        return self._active

@@ -85,6 +85,7 @@ def load_worker_app() -> Any:
     # and a SIGTERM that arrives while the worker loads its Store is lost, so shutdown waits forever.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    receive_stop_signals_in_thread()
     stop_with_parent()
     args = decode_arguments(os.environ[ARGUMENTS_VARIABLE])
     # The main process has logged each scenario it loaded, so a worker logs only warnings and errors of its own load.
@@ -101,6 +102,49 @@ def load_worker_app() -> Any:
 
         Watcher(store).start()
     return with_body_reader(create_app(store, quiet=args.quiet, cors_origins=args.cors))
+
+
+def receive_stop_signals_in_thread() -> None:
+    """Block SIGINT and SIGTERM in every thread of this worker, and pass them to their handler from one thread.
+
+    Python runs signal handlers only in the main thread, and granian's worker
+    main thread sleeps in a futex wait that only a signal delivered to that
+    thread interrupts. The kernel delivers a process-directed signal to any
+    thread that does not block it, such as a Rust runtime thread, and then the
+    handler never runs. That happens when a terminal sends SIGINT to the whole
+    process group and the main process's SIGTERM follows at once: the worker
+    kept serving until granian killed it. Here the signals are blocked before
+    granian starts its threads, which inherit the mask, and a thread of ours
+    takes them with sigwait and calls the handler that granian installed for
+    SIGTERM.
+
+    SIGINT is dropped. It comes from a terminal's Ctrl-C, which reaches the
+    main process too, and the main process then stops each worker with
+    SIGTERM. A worker that exits on its own SIGINT before that makes granian
+    2.8's main process log "Killing worker-N after it refused to gracefully
+    stop", because its watcher thread and its stop loop both wait for the
+    same child process.
+    """
+    stops = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+
+    def dispatch() -> None:
+        while True:
+            signum = signal.sigwait(stops)
+            if signum == signal.SIGINT:
+                continue
+            handler = signal.getsignal(signum)
+            if callable(handler):
+                handler(signum, None)
+                continue
+            if handler == signal.SIG_IGN:
+                continue
+            # Granian has not installed its handler yet, so the signal takes its default action.
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
+            signal.pthread_kill(threading.get_ident(), signum)
+            return
+
+    threading.Thread(target=dispatch, name="stop-signals", daemon=True).start()
 
 
 def stop_with_parent() -> None:
@@ -265,7 +309,7 @@ def serve_workers(args: argparse.Namespace, listener: socket.socket) -> int:
             reservation = reserve_port(listener)
             url = f"http://{args.host}:{port}"
             os.environ[ARGUMENTS_VARIABLE] = encode_arguments(args)
-            log.info("coder-mock serving scenario %s at %s with %d workers and state %s", args.scenario, url,
+            log.info("coder-mock serving scenario %s at %s with %d workers and state %s", store.active.name, url,
                      args.workers, store.state.spec)
 
             server = make_server(host, port, args.workers)

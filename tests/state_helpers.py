@@ -41,23 +41,30 @@ class RedisServer:
     def client(self) -> redis.Redis:
         return redis.Redis(unix_socket_path=str(self.socket))
 
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """Stop the redis-server process and keep its folder, so that start_redis(folder) can start it again."""
         self.process.terminate()
         try:
             self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
+
+    def stop(self) -> None:
+        self.halt()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def start_redis() -> RedisServer:
-    """Start redis-server without TCP, persistence or a config file; fail the test when it is not installed."""
+def start_redis(folder: Path | None = None) -> RedisServer:
+    """Start redis-server without TCP, persistence or a config file; fail the test when it is not installed.
+
+    `folder` is the folder of a halted server, whose socket path the new one takes; None makes a new folder.
+    """
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail(INSTALL_REDIS, pytrace=False)
     # A short folder name, because a unix socket path is limited to 107 bytes.
-    folder = Path(tempfile.mkdtemp(prefix="cm-redis-"))
+    folder = Path(tempfile.mkdtemp(prefix="cm-redis-")) if folder is None else folder
     socket = folder / "redis.sock"
     log = (folder / "redis.log").open("wb")
 

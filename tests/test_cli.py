@@ -388,7 +388,11 @@ def test_serve_skips_broken_scenario(start_server, tmp_path: Path) -> None:
     listed = json.loads(fetch(server.port, "GET", "/__admin/scenarios").body)
 
     assert switched.status == 404
-    assert json.loads(switched.body)["message"] == 'Scenario "broken" not found.'
+    assert json.loads(switched.body) == {
+        "message": 'Scenario "broken" was rejected because its files have problems; fix them'
+                   " (GET /__admin/scenarios and coder-mock validate list them all).",
+        "detail": BROKEN_SCENARIOS[0][1],
+    }
     assert live["name"] == "good"
 
     assert [entry["name"] for entry in listed["scenarios"]] == sorted([*BUILTIN_SCENARIOS, "good"])

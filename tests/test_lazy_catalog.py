@@ -246,6 +246,22 @@ def test_cache_hit_skips_rendering(user_folders: tuple[Path, Path], cache: Rende
         f"scenario outdated loaded from {again.entries['outdated'].source} (render cache)"]
 
 
+def test_cache_hit_with_faults(cache: RenderCache, monkeypatch: pytest.MonkeyPatch,
+                               caplog: pytest.LogCaptureFixture) -> None:
+    first = open_catalog(cache=cache).rendered("flaky")
+    assert first.faults
+    forbid_rendering(monkeypatch)
+
+    with caplog.at_level(logging.INFO):
+        again = open_catalog(cache=cache)
+        hit = again.rendered("flaky")
+
+    assert hit.faults == first.faults
+    assert hit.replies == first.replies
+    assert [record.getMessage() for record in caplog.records] == [
+        f"scenario flaky loaded from {again.entries['flaky'].source} (render cache)"]
+
+
 @pytest.mark.parametrize("change", ["edit fixture", "shadow fixture", "edit parent"])
 def test_cache_miss_after_change(user_folders: tuple[Path, Path], cache: RenderCache, change: str) -> None:
     scenarios, fixtures = user_folders

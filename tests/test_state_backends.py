@@ -462,6 +462,38 @@ def test_deleted_state_started_again(catalog: Catalog, redis_server: RedisServer
     store.close()
 
 
+def test_flushed_state_seen_by_both_stores(catalog: Catalog, redis_server: RedisServer, redis_url: str) -> None:
+    # After the flush the version counter starts again, and the second switch brings it back to the
+    # number that the second store cached for another selection.
+    first = Store(catalog, "default", state=open_backend(redis_url))
+    second = Store(catalog, "default", state=open_backend(redis_url))
+    first.switch("dev-build")
+    assert second.active.version == DEV_BUILD_VERSION
+    client = redis_server.client()
+
+    client.flushall()
+    assert first.active.name == "default"
+    first.switch("outdated")
+
+    assert second.active.name == "outdated"
+    assert first.active.name == "outdated"
+    client.close()
+    first.close()
+    second.close()
+
+
+@pytest.mark.parametrize("kind", SHARED_KINDS)
+def test_shared_version_starts_at_time(kind: str, spec_for: Callable[[str], str]) -> None:
+    backend = open_backend(spec_for(kind))
+    before = time.time_ns()
+    backend.initialise(Selection("default"))
+    started = backend.version()
+
+    assert before <= started <= time.time_ns()
+    assert backend.set_selection(Selection("dev-build")) == started + 1
+    backend.close()
+
+
 def test_state_default_is_none() -> None:
     assert build_parser().parse_args(["serve"]).state is None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
 import signal
 import socket
@@ -23,24 +24,28 @@ from coder_mock.app import create_app
 from coder_mock.catalog import Catalog
 from coder_mock.cli import build_parser, build_store
 from coder_mock.documents import FileProblem
+from coder_mock.state import open_backend
 from coder_mock.store import Store
 from conftest import BUILTIN_SCENARIOS, OWNER_TOKEN
 from state_helpers import redis_server, redis_url  # noqa: F401 - fixtures
 
 START_SECONDS = 30.0
 STOP_SECONDS = 30.0
+# Workers stop listening as soon as they get the stop signal; before the fix they kept listening for 30 s.
+REFUSE_SECONDS = 10.0
 STOPPING_LINE = "coder-mock stopping: workers finish the requests in flight, then exit"
 
 
 class Served:
     """A `coder-mock serve --workers` process with its output in files."""
 
-    def __init__(self, tmp_path: Path, *arguments: str) -> None:
+    def __init__(self, tmp_path: Path, *arguments: str, new_session: bool = False) -> None:
         self.stdout_path = tmp_path / "stdout"
         self.stderr_path = tmp_path / "stderr"
         with open(self.stdout_path, "wb") as stdout, open(self.stderr_path, "wb") as stderr:
+            # A new session makes the server the leader of its own process group, as a terminal's job is.
             self.process = subprocess.Popen([sys.executable, "-m", "coder_mock", "serve", *arguments],
-                                            stdout=stdout, stderr=stderr)
+                                            stdout=stdout, stderr=stderr, start_new_session=new_session)
 
     def stdout(self) -> str:
         return self.stdout_path.read_text()
@@ -186,6 +191,70 @@ def test_sigterm_finishes_request_in_flight(served: Served) -> None:
             response += piece
     assert response.startswith(b"HTTP/1.1 200 OK\r\n")
     assert served.process.wait(STOP_SECONDS) == 0
+
+
+def wait_until_refused(port: int) -> None:
+    """Poll until no worker accepts connections on `port`; fail after REFUSE_SECONDS."""
+    deadline = time.monotonic() + REFUSE_SECONDS
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
+        except ConnectionRefusedError:
+            return
+        assert time.monotonic() < deadline, f"workers still accept connections {REFUSE_SECONDS} s after the signal"
+        time.sleep(0.02)
+
+
+def test_sigint_to_group_finishes_request_in_flight(tmp_path: Path) -> None:
+    # Ctrl-C in a terminal sends SIGINT to every process of the group: the main process and each worker.
+    served = Served(tmp_path, "--workers", "2", "--port", "0", "--quiet", new_session=True)
+    try:
+        port = served.wait_for_port()
+        body = b'{"csp-report":{"document-uri":"https://coder.example.com/"}}'
+        with socket.create_connection(("127.0.0.1", port), timeout=START_SECONDS) as client:
+            client.sendall(b"POST /api/v2/csp/reports HTTP/1.1\r\nHost: coder\r\nExpect: 100-continue\r\n"
+                           b"Content-Length: %d\r\n\r\n" % len(body))
+            assert client.recv(4096) == b"HTTP/1.1 100 Continue\r\n\r\n"
+            os.killpg(served.process.pid, signal.SIGINT)
+            served.wait_for_stderr(STOPPING_LINE)
+            wait_until_refused(port)
+            client.sendall(body)
+            response = b""
+            while not response.endswith(b'"ok"\n'):
+                piece = client.recv(4096)
+                assert piece, response
+                response += piece
+        assert response.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert served.process.wait(STOP_SECONDS) == 0
+        assert "refused to gracefully stop" not in served.stderr()
+        assert served.stderr().rstrip().endswith("coder_mock.workers: coder-mock stopped")
+    finally:
+        served.kill()
+
+
+def test_sigint_to_idle_group_exits_without_kill(tmp_path: Path) -> None:
+    served = Served(tmp_path, "--workers", "2", "--port", "0", "--quiet", new_session=True)
+    try:
+        port = served.wait_for_port()
+        assert get(port, "/api/v2/buildinfo").status == 200
+        os.killpg(served.process.pid, signal.SIGINT)
+        assert served.process.wait(STOP_SECONDS) == 0
+        assert "refused to gracefully stop" not in served.stderr()
+    finally:
+        served.kill()
+
+
+def test_start_line_names_joined_scenario(tmp_path: Path, catalog: Catalog) -> None:
+    # The state file already serves `outdated`, so the workers join it instead of serving --scenario.
+    spec = f"sqlite:{tmp_path / 'state.db'}"
+    Store(catalog, "outdated", state=open_backend(spec)).close()
+    served = Served(tmp_path, "--workers", "2", "--port", "0", "--quiet", "--state", spec)
+    try:
+        port = served.wait_for_port()
+        assert f"coder-mock serving scenario outdated at http://127.0.0.1:{port} with 2 workers and state {spec}\n" \
+            in served.stderr()
+    finally:
+        served.kill()
 
 
 def test_port_in_use_prints_one_line(tmp_path: Path) -> None:

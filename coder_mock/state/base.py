@@ -10,6 +10,7 @@ only that counter per request to know whether its cache is current.
 from __future__ import annotations
 
 import json
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -21,6 +22,20 @@ class BackendUnavailable(RuntimeError):
 
 class StateMissing(LookupError):
     """A backend whose selections were deleted while servers ran, such as by FLUSHDB on Redis."""
+
+
+def start_version() -> int:
+    """Return the version counter's value for a backend whose selection is being created.
+
+    The counter restarts when the state is deleted while processes run (FLUSHALL
+    on Redis), and a process compares only the counter with the one it cached.
+    Starting at the current time in nanoseconds makes the new values differ from
+    any counter cached before the deletion, which was started earlier and has
+    grown by one per change, far fewer than the nanoseconds passed since.
+    NOTE: this relies on the clocks of the processes on one backend not going
+    backwards by more than the time between the two starts.
+    """
+    return time.time_ns()
 
 
 @dataclass(frozen=True)
@@ -112,6 +127,9 @@ class StateBackend(ABC):
 
     shared: bool = True
     """False only for the in-process memory backend, whose one Store is the only writer."""
+
+    errors: tuple[type[Exception], ...] = ()
+    """The exceptions that the backend's client raises when the backend fails while servers run."""
 
     def __init__(self, spec: str) -> None:
         self.spec = spec

@@ -20,6 +20,7 @@ from coder_mock.state.base import (
     Snapshot,
     StateBackend,
     StateMissing,
+    start_version,
 )
 
 PREFIX = "coder-mock:"
@@ -45,6 +46,15 @@ if #idle > 0 then redis.call('INCR', KEYS[3]) end
 return idle
 """
 
+# The counter starts at ARGV[2], which no process can have cached (see start_version), so that
+# after a FLUSHALL every process re-reads the new selection even when it had cached the old counter.
+INITIALISE_SCRIPT = """
+local created = redis.call('SET', KEYS[2], ARGV[1], 'NX')
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+if created then redis.call('SET', KEYS[3], ARGV[2]) end
+return created and 1 or 0
+"""
+
 CLEAR_SESSION_JOURNAL_SCRIPT = """
 local items = redis.call('LRANGE', KEYS[1], 0, -1)
 local kept = {}
@@ -66,6 +76,8 @@ def _text(value: bytes | str) -> str:
 class RedisBackend(StateBackend):
     """State in the Redis database that `url` names (redis://HOST:PORT/DB or unix:///path/redis.sock)."""
 
+    errors = (redis.RedisError,)
+
     def __init__(self, url: str) -> None:
         super().__init__(url)
         try:
@@ -77,16 +89,12 @@ class RedisBackend(StateBackend):
                 " start Redis there or fix the --state value."
             ) from None
         self._end_idle = self.client.register_script(END_IDLE_SCRIPT)
+        self._initialise = self.client.register_script(INITIALISE_SCRIPT)
         self._clear_session_journal = self.client.register_script(CLEAR_SESSION_JOURNAL_SCRIPT)
 
     def initialise(self, selection: Selection) -> None:
         text = json.dumps(selection.to_json())
-        with self.client.pipeline(transaction=True) as pipe:
-            pipe.set(INITIAL, text, nx=True)
-            pipe.set(SELECTION, text, nx=True)
-            _, created = pipe.execute()
-        if created:
-            self.client.incr(VERSION)
+        self._initialise(keys=[INITIAL, SELECTION, VERSION], args=[text, start_version()])
 
     def version(self) -> int:
         return int(self.client.get(VERSION) or 0)

@@ -3,6 +3,10 @@
 The file runs in WAL mode, so readers do not wait for the writer, and every
 change is one short `BEGIN IMMEDIATE` transaction. Connections are pooled
 because the server runs each HTTP connection in its own thread.
+
+NOTE: a process keeps its open connections to a state file that is deleted
+while it runs, so it goes on using the deleted file, and processes started
+later create a new one. Stop every process before deleting the file.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from coder_mock.state.base import (
     Snapshot,
     StateBackend,
     StateMissing,
+    start_version,
 )
 
 BUSY_TIMEOUT_SECONDS = 10.0
@@ -45,6 +50,8 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('version', '0');
 
 class SqliteBackend(StateBackend):
     """State in a SQLite file at `path`."""
+
+    errors = (sqlite3.Error,)
 
     def __init__(self, path: Path, spec: str) -> None:
         super().__init__(spec)
@@ -104,7 +111,7 @@ class SqliteBackend(StateBackend):
             inserted = connection.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('selection', ?)",
                                           (text,)).rowcount
             if inserted:
-                self._bump(connection)
+                connection.execute("UPDATE meta SET value = ? WHERE key = 'version'", (str(start_version()),))
 
     def version(self) -> int:
         with self.connection() as connection:
