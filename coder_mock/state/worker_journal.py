@@ -3,9 +3,9 @@
 Each worker appends its entries to a ring in its own memory, so recording a
 request costs no write to SQLite. It serves that ring on the unix socket
 `journal-<pid>.sock` in the folder that the main process shares with its
-workers. A query through any worker reads its own ring and asks every other
+workers. A journal call through any worker reads its own ring and queries every other
 socket in the folder, so it sees the entries of all workers. Entries are
-recorded before the response is sent, so a query made after a response
+recorded before the response is sent, so a journal call made after a response
 arrived includes that response's entry.
 
 The protocol is one request and one response per message on a connection:
