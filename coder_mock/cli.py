@@ -15,6 +15,7 @@ from coder_mock.documents import FileProblem
 from coder_mock.journal import DEFAULT_SIZE
 from coder_mock.server import ListenError, PortInUse, create_server, listen, serve_until_stopped
 from coder_mock.state import STATE_FORMS, BackendUnavailable, InvalidStateSpec, check_spec, open_backend
+from coder_mock.state.worker_journal import WorkerJournalStorage
 from coder_mock.store import DEFAULT_SESSION_IDLE, Store, UnknownScenario
 
 log = logging.getLogger("coder_mock")
@@ -184,15 +185,33 @@ def build_store(args: argparse.Namespace) -> Store:
             raise FileProblem([f"scenario {args.scenario!r} cannot be served: {catalog.rejected[args.scenario][0]}"])
         if args.scenario not in catalog.entries:
             raise FileProblem([f"unknown scenario {args.scenario!r}; choose one of {', '.join(catalog.names())}."])
+        journal_storage = open_worker_journal(args)
         try:
             return Store(catalog, args.scenario, args.seed, args.profile, journal_size=args.journal_size,
-                         state=backend, session_idle=args.session_idle)
-        except UnknownScenario as error:
-            raise StartFailure(f"the state {args.state!r} serves scenario {error.args[0]!r}, which this process did"
-                               " not load; start it with the same --scenarios-dir as the others.") from None
+                         state=backend, session_idle=args.session_idle, journal_storage=journal_storage)
+        except BaseException:
+            if journal_storage is not None:
+                journal_storage.close()
+            raise
+    except UnknownScenario as error:
+        backend.close()
+        raise StartFailure(f"the state {args.state!r} serves scenario {error.args[0]!r}, which this process did"
+                           " not load; start it with the same --scenarios-dir as the others.") from None
     except BaseException:
         backend.close()
         raise
+
+
+def open_worker_journal(args: argparse.Namespace) -> WorkerJournalStorage | None:
+    """Start this worker's journal ring on a socket in `args.journal_folder`, or return None to use the backend's.
+
+    serve_workers sets `journal_folder` for the workers only when --state was
+    not given, so the journal of those workers stays out of the SQLite file.
+    """
+    folder = getattr(args, "journal_folder", None)
+    if folder is None or args.journal_size == 0:
+        return None
+    return WorkerJournalStorage(args.journal_size, Path(folder))
 
 
 def state_for_workers(args: argparse.Namespace, folder: Path) -> str:

@@ -28,7 +28,8 @@ from coder_mock.documents import FileProblem
 from coder_mock.faults import FaultBook
 from coder_mock.journal import DEFAULT_SIZE, Journal, check_size, format_time
 from coder_mock.rendering import Rendered
-from coder_mock.state import MemoryBackend, SessionRecord, Selection, Snapshot, StateBackend, StateMissing
+from coder_mock.state import (JournalStorage, MemoryBackend, SessionRecord, Selection, Snapshot, StateBackend,
+                              StateMissing)
 from coder_mock.state.sessions import issue_tokens, listed_tokens, with_session_tokens
 
 log = logging.getLogger("coder_mock.store")
@@ -75,12 +76,16 @@ class Store:
 
     def __init__(self, catalog: Catalog, scenario: str = "default", seed: int | None = None,
                  profile: str | None = None, journal_size: int = DEFAULT_SIZE, *,
-                 state: StateBackend | None = None, session_idle: float = DEFAULT_SESSION_IDLE) -> None:
+                 state: StateBackend | None = None, session_idle: float = DEFAULT_SESSION_IDLE,
+                 journal_storage: JournalStorage | None = None) -> None:
         self.catalog = catalog
         self.state = state if state is not None else MemoryBackend()
         self.shared = self.state.shared
         check_size(journal_size)
-        self.journal = Journal(journal_size, self.state.journal_storage(journal_size))
+        # `journal_storage` replaces the backend's journal, such as the worker rings of `serve --workers`.
+        if journal_storage is None:
+            journal_storage = self.state.journal_storage(journal_size)
+        self.journal = Journal(journal_size, journal_storage)
         self.instance_id = str(uuid.uuid4())
         self.session_idle = session_idle
         self._touch_interval = min(TOUCH_INTERVAL, session_idle / 4)
@@ -427,7 +432,10 @@ class Store:
         return None
 
     def close(self) -> None:
-        """Release the backend's connections."""
+        """Release the backend's connections, and stop a journal storage that has a close method."""
+        close_journal = getattr(self.journal.storage, "close", None)
+        if close_journal is not None:
+            close_journal()
         self.state.close()
 
 

@@ -7,7 +7,10 @@ Store with `cli.build_store(args)` after the fork, on one state backend: the
 `--state` given, or by default a new SQLite file in a temporary folder that is
 removed when the server stops. So the live scenario, the sessions and the
 journal are shared, and a switch through any worker is seen by all of them on
-their next request. Fault rules stay in the worker that received them.
+their next request. Without --state, the journal stays out of that file: each
+worker keeps a ring that the others read through a unix socket in the same
+folder (coder_mock/state/worker_journal.py). Fault rules stay in the worker
+that received them.
 
 Granian was chosen by measurement against gunicorn's gthread and gevent
 workers (docs/benchmarks.md). Its HTTP/1.1 framing is hyper's, not the Go-like
@@ -298,6 +301,7 @@ def serve_workers(args: argparse.Namespace, listener: socket.socket) -> int:
     folder = Path(tempfile.mkdtemp(prefix="coder-mock-"))
     try:
         try:
+            given_state = args.state
             args.state = state_for_workers(args, folder)
             # Workers have no terminal, so the choice is made here.
             args.watch = bool(args.watch or (args.watch is None and sys.stdout.isatty()))
@@ -308,6 +312,10 @@ def serve_workers(args: argparse.Namespace, listener: socket.socket) -> int:
         try:
             reservation = reserve_port(listener)
             url = f"http://{args.host}:{port}"
+            if given_state is None:
+                # The workers keep their journal in rings served on sockets in the folder. The Store of this
+                # process serves no requests, so its journal stays in the SQLite file, unused.
+                args.journal_folder = str(folder)
             os.environ[ARGUMENTS_VARIABLE] = encode_arguments(args)
             log.info("coder-mock serving scenario %s at %s with %d workers and state %s", store.active.name, url,
                      args.workers, store.state.spec)

@@ -430,3 +430,34 @@ def test_workers_refuse_memory_state(tmp_path: Path) -> None:
     assert result.stderr.splitlines()[-1] == (
         "coder-mock: --state memory cannot be shared by worker processes; leave --state out to share a new"
         " SQLite file, or give sqlite:PATH or a Redis URL.")
+
+
+def test_workers_journal_complete(served: Served) -> None:
+    port = served.wait_for_port()
+    assert admin(port, "DELETE", "/__admin/requests")[0] == 200
+    # Each request opens a new connection, which the kernel hands to either worker.
+    for number in range(REQUESTS):
+        assert get(port, f"/api/v2/buildinfo?n={number}").status == 200
+    assert admin(port, "GET", "/__admin/requests/count?path=/api/v2/buildinfo") == (200, {"count": REQUESTS})
+    status, listed = admin(port, "GET", "/__admin/requests?path=/api/v2/buildinfo")
+    assert status == 200
+    assert [item["query"]["n"] for item in listed["requests"]] == [[str(number)] for number in range(REQUESTS)]
+    # The journal calls themselves are not journaled, so only the 40 requests are cleared.
+    assert admin(port, "DELETE", "/__admin/requests") == (200, {"cleared": REQUESTS})
+    assert admin(port, "GET", "/__admin/requests/count?path=/api/v2/buildinfo") == (200, {"count": 0})
+
+
+def test_workers_journal_bounded(tmp_path: Path) -> None:
+    server = Served(tmp_path, "--workers", "2", "--port", "0", "--quiet", "--journal-size", "5")
+    try:
+        port = server.wait_for_port()
+        assert admin(port, "DELETE", "/__admin/requests")[0] == 200
+        for number in range(12):
+            assert get(port, f"/api/v2/buildinfo?n={number}").status == 200
+        status, listed = admin(port, "GET", "/__admin/requests")
+        assert status == 200
+        assert listed["size"] == 5
+        assert [item["query"]["n"] for item in listed["requests"]] == [[str(number)] for number in range(7, 12)]
+        assert admin(port, "GET", "/__admin/requests/count") == (200, {"count": 5})
+    finally:
+        server.kill()
