@@ -62,7 +62,7 @@ def problem(status: int, message: str, detail: str = "") -> Response:
 def current_book() -> faults.FaultBook:
     """Return the book of the session named by the request's Coder-Mock-Session header, else the global one."""
     store: Store = current_app.extensions["coder_mock.store"]
-    # The app's before_request resolved the header, and answered 404 for an unknown session.
+    # The app's before_request resolved the header and responded 404 for an unknown session.
     return faults.book_for(store, g.get("session"))
 
 

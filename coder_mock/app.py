@@ -207,7 +207,7 @@ def create_app(store: Store, quiet: bool = False, cors_origins: Iterable[str] = 
             record_request(store, response)
         return response
 
-    # Plain General requests are answered below Flask's dispatch, with the same bytes (coder_mock/fastpath.py).
+    # Plain General requests are served below Flask's dispatch, with the same bytes (coder_mock/fastpath.py).
     served = fastpath.FastPath(store, app.wsgi_app, status_line, lambda: app.config["CODER_MOCK_QUIET"])
     app.wsgi_app = CollapseSlashes(served)  # type: ignore[method-assign]
     cors.install(app, cors_origins)

@@ -220,7 +220,7 @@ class CorsMiddleware:
 
         HEAD is left out because coderd's router rejects it under /api, and
         browsers never need it listed, as it is a CORS-safelisted method.
-        OPTIONS is left out because the middleware answers it.
+        OPTIONS is left out because the middleware responds to it.
         """
         adapter = self.app.url_map.bind_to_environ(environ)
         allowed = adapter.allowed_methods(path)

@@ -212,7 +212,8 @@ class FastPath:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if not fast_path_applies(self.store, environ):
             return self.app(environ, start_response)
-        rendered = self.store.active
+        # fast_path_applies has just read a shared backend, so reading it again would only cost time.
+        rendered = self.store.cached_active()
         route = self.table_for(rendered).routes.get(environ.get("PATH_INFO", ""))
         if route is None:
             return self.app(environ, start_response)

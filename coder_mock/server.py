@@ -370,7 +370,7 @@ class QuietRequestHandler(WSGIRequestHandler):
         headers = [("Content-Type", JSON)]
         store = getattr(getattr(self.server, "app", None), "extensions", {}).get("coder_mock.store")
         if store is not None:
-            # The scenario last read: this handler also answers when the state backend fails.
+            # The scenario last read, because this handler also responds when the state backend fails.
             headers.append(("X-Coder-Build-Version", store.cached_active().version))
         headers.append(("X-Content-Type-Options", "nosniff"))
         cors = getattr(getattr(self.server, "app", None), "extensions", {}).get("coder_mock.cors")

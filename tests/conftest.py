@@ -68,3 +68,22 @@ def render_cache_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CODER_MOCK_CACHE_DIR", str(folder))
         yield folder
+
+
+@pytest.fixture
+def user_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """Empty user scenario and fixture folders, with tmp_path as the working directory."""
+    monkeypatch.chdir(tmp_path)
+    scenarios = tmp_path / "my-scenarios"
+    fixtures = tmp_path / "my-fixtures"
+    scenarios.mkdir()
+    fixtures.mkdir()
+    return scenarios, fixtures
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    """Write `text` to `folder`/`name`, creating parent folders, and return the path."""
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -14,28 +14,10 @@ import pytest
 from coder_mock.catalog import BUILTIN_ROOT, SEEDS_KEPT, Catalog, Merged, load_catalog, merge_scenario
 from coder_mock.documents import FileProblem
 from coder_mock.schemas.fields import GoTime
-from conftest import BUILTIN_SCENARIOS
+from conftest import BUILTIN_SCENARIOS, write
 
 BUILTIN_FIXTURES = BUILTIN_ROOT / "fixtures"
 GOOD_TOKEN = "abcde12345-abcdefghijklmnopqrstuv"
-
-
-@pytest.fixture
-def user_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
-    """Empty user scenario and fixture folders, with tmp_path as the working directory."""
-    monkeypatch.chdir(tmp_path)
-    scenarios = tmp_path / "my-scenarios"
-    fixtures = tmp_path / "my-fixtures"
-    scenarios.mkdir()
-    fixtures.mkdir()
-    return scenarios, fixtures
-
-
-def write(folder: Path, name: str, text: str) -> Path:
-    path = folder / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def known_names(*user_names: str) -> str:

@@ -300,7 +300,7 @@ def test_sessions_take_requests_off_the_fast_path(catalog: Catalog) -> None:
     assert dispatches_to_flask(app) == 1
     Client(app).delete(f"/__admin/sessions/{session}")
     assert dispatches_to_flask(app) == 0
-    # A session header goes through Flask, which answers 404 for an unknown session.
+    # A session header goes through Flask, which responds 404 for an unknown session.
     assert dispatches_to_flask(app, {"Coder-Mock-Session": "gone"}) == 1
 
 

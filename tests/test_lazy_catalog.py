@@ -22,28 +22,10 @@ from coder_mock.cli import build_parser, build_store
 from coder_mock.documents import FileProblem
 from coder_mock.render_cache import RenderCache, cached_data, default_folder
 from coder_mock.store import Store, UnknownScenario
-from conftest import BUILTIN_SCENARIOS
+from conftest import BUILTIN_SCENARIOS, write
 
 GOOD_TOKEN = "abcde12345-abcdefghijklmnopqrstuv"
 BROKEN_SEED = ("description: Broken.\nseed: 1.5\n", ["my-scenarios/broken.yaml: seed: invalid value 1.5: expected an integer."])
-
-
-@pytest.fixture
-def user_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
-    """Empty user scenario and fixture folders, with tmp_path as the working directory."""
-    monkeypatch.chdir(tmp_path)
-    scenarios = tmp_path / "my-scenarios"
-    fixtures = tmp_path / "my-fixtures"
-    scenarios.mkdir()
-    fixtures.mkdir()
-    return scenarios, fixtures
-
-
-def write(folder: Path, name: str, text: str) -> Path:
-    path = folder / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def loaded_names(catalog: Catalog) -> list[str]:

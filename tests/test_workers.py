@@ -401,7 +401,7 @@ def check_workers_share_state(port: int, catalog: Catalog) -> None:
     # Each request opens a new connection, which the kernel hands to either worker.
     for _ in range(REQUESTS):
         assert body_of(port, "/api/v2/buildinfo") == (200, expected)
-    # One worker answers the count, so it holds the entries of both.
+    # One worker serves the count, so it contains the entries of both.
     assert admin(port, "GET", "/__admin/requests/count?path=/api/v2/buildinfo") == (200, {"count": REQUESTS})
     created_status, session = admin(port, "POST", "/__admin/sessions", b'{"scenario": "dev-build"}')
     assert created_status == 201

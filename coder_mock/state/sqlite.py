@@ -189,7 +189,7 @@ class SqliteBackend(StateBackend):
 
 # Rows beyond the newest `size` are deleted every TRIM_EVERY inserts rather than at each one, which
 # keeps an insert to one statement: this costs about a third of the journal's time per request under
-# --workers. Reads take only the newest `size` rows, so the ring looks exact, and the table never holds
+# --workers. Reads take only the newest `size` rows, so the ring looks exact, and the table never contains
 # more than `size` + TRIM_EVERY rows.
 TRIM_EVERY = 64
 
